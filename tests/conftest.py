@@ -1,0 +1,100 @@
+"""Shared pytest fixtures: the real control plane and ansible runs."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TESTBED = REPO / "tests" / "testbed"
+
+
+@pytest.fixture(scope="session")
+def kubeconfig():
+    """Start (or reuse) the real control plane; return the admin kubeconfig path."""
+    out = subprocess.run(
+        [str(TESTBED / "controlplane.sh"), "start"],
+        check=True, stdout=subprocess.PIPE, text=True,
+    ).stdout.strip().splitlines()[-1]
+    os.environ["KUBECONFIG"] = out
+    return out
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig):
+    """A kubernetes ApiClient built by the collection's own client factory."""
+    from ansible_collections.edge.cluster.plugins.module_utils.k8s_client import get_api_client
+    return get_api_client(params={"kubeconfig": kubeconfig})
+
+
+@pytest.fixture
+def namespace(api_client, request):
+    """A fresh namespace per test, deleted afterwards."""
+    from kubernetes import client
+    core = client.CoreV1Api(api_client)
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + os.urandom(3).hex()
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)
+
+
+class AnsibleResult:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def __repr__(self):
+        return "AnsibleResult(rc=%s)\n%s\n%s" % (self.rc, self.stdout[-4000:], self.stderr[-2000:])
+
+
+def _run(cmd, env=None):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env.setdefault("ANSIBLE_NOCOLOR", "1")
+    full_env.setdefault("ANSIBLE_RETRY_FILES_ENABLED", "0")
+    return AnsibleResult(subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=full_env, cwd=str(REPO)))
+
+
+@pytest.fixture
+def run_module():
+    """Run one module on localhost through ansible; return (rc, result dict).
+
+    The JSON callback gives the module's real return value, so tests assert on
+    data rather than on printed text.
+    """
+    def runner(module, args, check=False, diff=False, extra_env=None):
+        cmd = ["ansible", "localhost", "-c", "local", "-m", module, "-a", json.dumps(args)]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        env = {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+               "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
+        env.update(extra_env or {})
+        res = _run(cmd, env)
+        try:
+            data = json.loads(res.stdout)
+            result = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+        except (ValueError, KeyError, IndexError):
+            raise AssertionError("unparseable ansible output: %r" % res)
+        return res.rc, result
+    return runner
+
+
+@pytest.fixture
+def run_playbook():
+    """Run a playbook; return AnsibleResult (rc, stdout, stderr)."""
+    def runner(playbook, inventory="localhost,", extra_vars=None, check=False, env=None, verbosity=0):
+        cmd = ["ansible-playbook", "-i", inventory, str(playbook)]
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        if check:
+            cmd.append("--check")
+        if verbosity:
+            cmd.append("-" + "v" * verbosity)
+        return _run(cmd, env)
+    return runner

@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# Shared settings for the test bed scripts. Everything cached lives outside
+# the work tree so that later runs on the same machine are fast.
+set -euo pipefail
+
+EDGE_CACHE="${EDGE_CLUSTER_CACHE:-/var/cache/edge-cluster}"
+EDGE_RUN="${EDGE_CLUSTER_RUN:-${EDGE_CACHE}/run}"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export EDGE_CACHE EDGE_RUN REPO_ROOT
+
+log() { printf '[testbed %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+apt_updated=""
+apt_install() {
+  # apt_install PKG... : install Debian packages that are missing.
+  local missing=()
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if [ -z "$apt_updated" ]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+debian_mirror() {
+  # The mirror this machine's apt uses for Debian itself.
+  local m
+  m=$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+      | grep -E 'debian/?$|debian/? ' | grep -v security | head -n1 | awk '{print $2}')
+  echo "${m:-http://deb.debian.org/debian}"
+}
