@@ -8,7 +8,6 @@ export EDGE_CLUSTER_CACHE
 TESTBED := tests/testbed
 # Where ansible and pytest find this checkout as ansible_collections/edge/cluster.
 COLLECTIONS_ROOT := $(EDGE_CLUSTER_CACHE)/collections/$(shell pwd | sha256sum | cut -c1-12)
-VENV = $(shell $(TESTBED)/venv.sh)
 RUN = source $(TESTBED)/env.sh "$(COLLECTIONS_ROOT)" &&
 
 .PHONY: help deps images controlplane controlplane-stop lint sanity unit integration molecule test build lab

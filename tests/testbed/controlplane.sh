@@ -174,7 +174,11 @@ do_stop() {
 }
 
 case "${1:-}" in
-  start) do_start ;;
+  start)
+    mkdir -p "$EDGE_RUN"
+    exec 8> "${EDGE_RUN}/controlplane.lock"
+    flock 8
+    do_start ;;
   stop) do_stop ;;
   status) ready ;;
   env)

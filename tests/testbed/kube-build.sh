@@ -23,6 +23,15 @@ if [ -x "${dest}/bin/kube-apiserver" ] && [ -x "${dest}/bin/kube-controller-mana
   exit 0
 fi
 
+# One builder at a time; a second caller waits and then finds the binaries.
+mkdir -p "$EDGE_CACHE"
+exec 9> "${EDGE_CACHE}/kube-build.lock"
+flock 9
+if [ -x "${dest}/bin/kube-apiserver" ] && [ -x "${dest}/bin/kube-controller-manager" ] && [ -x "${dest}/bin/kube-scheduler" ]; then
+  echo "$dest"
+  exit 0
+fi
+
 work="${EDGE_CACHE}/build/kubernetes-${upstream}"
 mkdir -p "$work"
 cd "$work"
@@ -37,7 +46,7 @@ if [ ! -d src ]; then
 fi
 cd src
 log "building kube-apiserver, kube-controller-manager, kube-scheduler ${upstream} (about 6 minutes)"
-export HOME="${work}/home" GOCACHE="${work}/gocache" GOPATH="${work}/gopath" CGO_ENABLED=0 GOFLAGS=-mod=vendor
+export HOME="${work}/home" GOCACHE="${work}/gocache" GOPATH="${work}/gopath" CGO_ENABLED=0
 mkdir -p "$HOME"
 make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler" > "${work}/build.log" 2>&1 \
   || { tail -n 40 "${work}/build.log" >&2; die "kubernetes build failed, log: ${work}/build.log"; }

@@ -6,10 +6,16 @@ source "$(dirname "$0")/lib.sh"
 req="${REPO_ROOT}/requirements.txt"
 hash=$(sha256sum "$req" | cut -c1-12)
 venv="${EDGE_CACHE}/venv-${hash}"
-if [ -x "${venv}/bin/ansible-playbook" ] && [ -f "${venv}/.complete" ]; then
+if [ -f "${venv}/.complete" ]; then
   echo "$venv"; exit 0
 fi
 mkdir -p "$EDGE_CACHE"
+# One creator at a time: parallel make targets or test runs wait here.
+exec 9> "${EDGE_CACHE}/venv.lock"
+flock 9
+if [ -f "${venv}/.complete" ]; then
+  echo "$venv"; exit 0
+fi
 rm -rf "$venv"
 log "creating ${venv} from requirements.txt (about 2 minutes)"
 python3 -m venv "$venv"
