@@ -109,7 +109,10 @@ def build_configuration(params):
         configuration.host = host
     api_key = params.get('api_key')
     if api_key:
-        configuration.api_key = {'authorization': 'Bearer %s' % api_key}
+        # The kubeconfig loader installs a hook that re-reads its own token
+        # before each request: drop it so the explicit token wins.
+        configuration.refresh_api_key_hook = None
+        configuration.api_key = {'BearerToken': 'Bearer %s' % api_key}
     if params.get('validate_certs') is not None:
         configuration.verify_ssl = params['validate_certs']
     if params.get('ca_cert'):

@@ -57,7 +57,8 @@ CNF
 start_bg() {
   # start_bg NAME CMD... : run CMD detached, pid in ${CP}/NAME.pid
   local name=$1; shift
-  setsid "$@" > "${CP}/${name}.log" 2>&1 < /dev/null &
+  # 8>&- : the daemon must not inherit the start lock.
+  setsid "$@" > "${CP}/${name}.log" 2>&1 < /dev/null 8>&- &
   echo $! > "${CP}/${name}.pid"
 }
 

@@ -9,7 +9,7 @@ command -v dockerd >/dev/null 2>&1 || apt_install docker.io
 # Debian's package may leave a client from elsewhere first on PATH; either works.
 mkdir -p "$EDGE_RUN"
 log "starting dockerd (log: ${EDGE_RUN}/dockerd.log)"
-setsid dockerd --storage-driver=overlay2 > "${EDGE_RUN}/dockerd.log" 2>&1 < /dev/null &
+setsid dockerd --storage-driver=overlay2 > "${EDGE_RUN}/dockerd.log" 2>&1 < /dev/null 8>&- 9>&- &
 for _ in $(seq 1 60); do
   docker info >/dev/null 2>&1 && { log "dockerd is up"; exit 0; }
   sleep 1
