@@ -4,6 +4,20 @@
 # tools live in ansible-test's own venvs (--venv), cached under $HOME.
 source "$(dirname "$0")/lib.sh"
 
+# ansible-test bootstraps pip in its venvs with a get-pip.py it downloads from
+# a host that is unreachable here: seed its cache with the offline stand-in.
+pip_version=$(python3 - <<'PY'
+import re, ansible_test, pathlib
+src = (pathlib.Path(ansible_test.__file__).parent / '_internal' / 'python_requirements.py').read_text()
+print(re.search(r"pip='([0-9.]+)'", src).group(1))
+PY
+)
+mkdir -p "${HOME}/.ansible/test/cache"
+# ansible-test's venvs under ~/.ansible/test are shared: one run at a time.
+exec 7> "${HOME}/.ansible/test/edge-cluster-sanity.lock"
+flock 7
+install -m 0644 "$(dirname "$0")/get_pip_offline.py" "${HOME}/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dest="${tmp}/ansible_collections/edge/cluster"
