@@ -55,7 +55,7 @@ def _run(cmd, env=None):
     full_env.update(env or {})
     full_env.setdefault("ANSIBLE_NOCOLOR", "1")
     full_env.setdefault("ANSIBLE_RETRY_FILES_ENABLED", "0")
-    return AnsibleResult(subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return AnsibleResult(subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
                                         text=True, env=full_env, cwd=str(REPO)))
 
 

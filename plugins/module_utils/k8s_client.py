@@ -21,7 +21,8 @@ K8S_IMP_ERR = None
 try:
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
-    from kubernetes.client.rest import ApiException
+    # Re-exported: modules catch ApiException from here.
+    from kubernetes.client.rest import ApiException  # pylint: disable=unused-import
     HAS_K8S = True
 except ImportError:  # pragma: no cover - exercised only without the library
     K8S_IMP_ERR = traceback.format_exc()

@@ -166,7 +166,7 @@ do_stop() {
     if alive "$n"; then
       kill "$(cat "${CP}/${n}.pid")" 2>/dev/null || true
       for _ in $(seq 1 20); do alive "$n" || break; sleep 0.5; done
-      alive "$n" && kill -9 "$(cat "${CP}/${n}.pid")" 2>/dev/null || true
+      if alive "$n"; then kill -9 "$(cat "${CP}/${n}.pid")" 2>/dev/null || true; fi
     fi
     rm -f "${CP}/${n}.pid"
   done

@@ -34,17 +34,19 @@ fi
 
 work="${EDGE_CACHE}/build/kubernetes-${upstream}"
 mkdir -p "$work"
-cd "$work"
-if ! ls ./*.orig.tar.* >/dev/null 2>&1; then
+cd "$work" || exit 1
+orig=$(find . -maxdepth 1 -name '*.orig.tar.*' | head -n1)
+if [ -z "$orig" ]; then
   log "downloading Debian source of kubernetes ${version}"
   apt-get source --download-only kubernetes >/dev/null
+  orig=$(find . -maxdepth 1 -name '*.orig.tar.*' | head -n1)
 fi
 if [ ! -d src ]; then
   mkdir -p src.tmp
-  tar -xf "$(ls ./*.orig.tar.* | head -n1)" -C src.tmp --strip-components=1
+  tar -xf "$orig" -C src.tmp --strip-components=1
   mv src.tmp src
 fi
-cd src
+cd src || exit 1
 log "building kube-apiserver, kube-controller-manager, kube-scheduler ${upstream} (about 6 minutes)"
 export HOME="${work}/home" GOCACHE="${work}/gocache" GOPATH="${work}/gopath" CGO_ENABLED=0
 mkdir -p "$HOME"

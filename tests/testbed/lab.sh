@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local lab: a real control plane plus systemd hosts, then the main job.
 source "$(dirname "$0")/lib.sh"
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit 1
 "$(dirname "$0")/controlplane.sh" start >/dev/null
 eval "$("$(dirname "$0")/controlplane.sh" env)"
 if [ ! -f playbooks/site.yml ]; then

@@ -2,7 +2,7 @@
 # Run every Molecule scenario (molecule/*/molecule.yml, shared/ excepted),
 # one after the other, and report each one's wall time.
 source "$(dirname "$0")/lib.sh"
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit 1
 scenarios=()
 for f in molecule/*/molecule.yml; do
   scenarios+=("$(basename "$(dirname "$f")")")

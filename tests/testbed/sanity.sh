@@ -3,6 +3,7 @@
 # copy the tracked (and new, not ignored) files there and run it. The sanity
 # tools live in ansible-test's own venvs (--venv), cached under $HOME.
 source "$(dirname "$0")/lib.sh"
+apt_install shellcheck
 
 # ansible-test bootstraps pip in its venvs with a get-pip.py it downloads from
 # a host that is unreachable here: seed its cache with the offline stand-in.
@@ -22,9 +23,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dest="${tmp}/ansible_collections/edge/cluster"
 mkdir -p "$dest"
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit 1
 git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$dest/"
-cd "$dest"
+cd "$dest" || exit 1
 py=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 ansible-test --version
-ansible-test sanity --venv --requirements --python "$py" --color no ${EDGE_SANITY_ARGS:-}
+# EDGE_SANITY_ARGS: extra arguments, e.g. "--test validate-modules".
+read -r -a extra <<< "${EDGE_SANITY_ARGS:-}"
+ansible-test sanity --venv --requirements --python "$py" --color no "${extra[@]}"

@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.edge.cluster.plugins.module_utils import k8s_client as kc
 
+
 def bearer(cfg):
     return cfg.auth_settings()["BearerToken"]["value"]
 
