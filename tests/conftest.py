@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def namespace(api_client, request):
     """A fresh namespace per test, deleted afterwards."""
     from kubernetes import client
     core = client.CoreV1Api(api_client)
-    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + os.urandom(3).hex()
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    name = "t-%s-%s" % (base, os.urandom(3).hex())
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)

@@ -134,11 +134,12 @@ def get_api_client(module=None, params=None):
             module.fail_json(msg=missing_required_lib('kubernetes'), exception=K8S_IMP_ERR)
         params = module.params
     try:
-        return k8s_client.ApiClient(build_configuration(params or {}))
+        configuration = build_configuration(params or {})
     except ClusterConnectionError as exc:
         if module is None:
             raise
         module.fail_json(msg=str(exc))
+    return k8s_client.ApiClient(configuration)
 
 
 def api_error_message(exc, what):
