@@ -100,3 +100,50 @@ def run_playbook():
             cmd.append("-" + "v" * verbosity)
         return _run(cmd, env)
     return runner
+
+
+# ---------------------------------------------------------------------------
+# Real systemd hosts (the Molecule images) for role tests outside Molecule.
+SYSTEMD_RUN_ARGS = [
+    "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW", "--cap-add", "SYS_PTRACE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+]
+
+
+class SystemdHost:
+    """A running systemd container reachable with the community.docker connection."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def sh(self, script, check=True):
+        proc = subprocess.run(["docker", "exec", self.name, "sh", "-c", script],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError("%s: %s failed: %s" % (self.name, script, proc.stderr))
+        return proc
+
+    def changed_since_marker(self, roots=("/etc", "/usr/local", "/opt", "/var/lib/containerd", "/var/lib/docker")):
+        """Files under roots modified after mark() was called."""
+        out = self.sh("find %s -xdev -newer /run/edge-marker 2>/dev/null || true" % " ".join(roots)).stdout
+        return sorted(line for line in out.splitlines() if line)
+
+    def mark(self):
+        self.sh("touch /run/edge-marker && sleep 1")
+
+
+@pytest.fixture(scope="module")
+def systemd_host(request):
+    """One systemd container (bookworm) for the module's tests."""
+    subprocess.run([str(TESTBED / "images.sh"), "bookworm"], check=True, stdout=subprocess.DEVNULL)
+    name = "edge-pytest-%s" % os.urandom(3).hex()
+    subprocess.run(["docker", "run", "-d", "--name", name, "--hostname", name] + SYSTEMD_RUN_ARGS
+                   + ["edge-cluster/systemd-debian:bookworm", "/lib/systemd/systemd"],
+                   check=True, stdout=subprocess.DEVNULL)
+    host = SystemdHost(name)
+    host.sh("for i in $(seq 1 60); do s=$(systemctl is-system-running 2>/dev/null); "
+            "case $s in running|degraded) exit 0;; esac; sleep 1; done; exit 1")
+    yield host
+    subprocess.run(["docker", "rm", "-f", "-v", name], check=False, stdout=subprocess.DEVNULL)

@@ -1,0 +1,877 @@
+#!/usr/bin/env python3
+"""Test double of KubeEdge's `keadm` (edge side: join, reset, version).
+
+Python 3 standard library only: it runs inside the edge test containers.
+The KubeEdge version it impersonates is baked in by tests/double/package.sh
+(the placeholder below is replaced). See tests/double/README.md for what it
+reproduces and what it does not. No KubeEdge source code is used here: flags,
+paths, file formats and messages were observed on the real binaries.
+"""
+
+import datetime
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+VERSION = "@KUBEEDGE_VERSION@"
+
+KUBEEDGE_PATH = "/etc/kubeedge/"
+CONFIG_FILE = "/etc/kubeedge/config/edgecore.yaml"
+BOOTSTRAP_FILE = "/etc/kubeedge/bootstrap-edgecore.conf"
+LOG_PATH = "/var/log/kubeedge/"
+SOCKET_PATH = "/var/lib/kubeedge/"
+EDGED_ROOT = "/var/lib/edged"
+EDGECORE_BIN = "/usr/local/bin/edgecore"
+SERVICE_FILE = "/etc/systemd/system/edgecore.service"
+DEFAULT_ENDPOINT = "unix:///run/containerd/containerd.sock"
+MOSQUITTO_IMAGE = "eclipse-mosquitto:1.6.15"
+PAUSE_IMAGE = "kubeedge/pause:3.6"
+INSTALL_IMAGE = "kubeedge/installation-package"
+
+# Fake build metadata printed by `keadm version` (format of the real output).
+GIT_COMMIT = "0000000000000000000000000000000000000000"
+BUILD_DATE = "2024-01-01T00:00:00Z"
+
+
+class KeadmError(Exception):
+    """An error the real keadm reports as `Error: <text>` (exit 1)."""
+
+
+# --------------------------------------------------------------------------
+# version helpers
+def version_tuple(v=None):
+    v = (v or VERSION).lstrip("v")
+    m = re.match(r"^(\d+)\.(\d+)\.(\d+)", v)
+    if not m:
+        return (0, 0, 0)
+    return tuple(int(x) for x in m.groups())
+
+
+def minor():
+    return version_tuple()[1]
+
+
+# --------------------------------------------------------------------------
+# flag tables: name -> (shorthand, kind, default). kind: string|bool|strings|stringArray
+_JOIN_BASE = {
+    "certPath": ("", "string", "/etc/kubeedge/certs"),
+    "certport": ("s", "string", ""),
+    "cgroupdriver": ("", "string", "cgroupfs"),
+    "cloudcore-ipport": ("e", "string", ""),
+    "edgenode-name": ("i", "string", ""),
+    "image-repository": ("", "string", ""),
+    "kubeedge-version": ("", "string", ""),
+    "labels": ("l", "strings", []),
+    "remote-runtime-endpoint": ("p", "string", DEFAULT_ENDPOINT),
+    "tarballpath": ("", "string", ""),
+    "token": ("t", "string", ""),
+}
+
+
+def join_flags(mnr=None):
+    """The flags `keadm join` accepts in KubeEdge 1.<mnr> (hidden ones included)."""
+    mnr = minor() if mnr is None else mnr
+    flags = dict(_JOIN_BASE)
+    if mnr <= 15:
+        flags["runtimetype"] = ("r", "string", "remote")
+        flags["with-mqtt"] = ("", "bool", True)
+    else:
+        flags["hub-protocol"] = ("", "string", "websocket")
+        if mnr <= 20:
+            # still accepted, but deprecated and hidden from --help
+            flags["with-mqtt"] = ("", "bool", False)
+    if mnr >= 18:
+        flags["set"] = ("", "stringArray", [])
+    if mnr >= 20:
+        flags["pre-run"] = ("", "string", "")
+        flags["post-run"] = ("", "string", "")
+    return flags
+
+
+def deprecated_flags(mnr=None):
+    mnr = minor() if mnr is None else mnr
+    if 16 <= mnr <= 20:
+        return {"with-mqtt": "The mqtt broker is alreay managed by the DaemonSet in the cloud"}
+    return {}
+
+
+def reset_flags(mnr=None, sub=None):
+    mnr = minor() if mnr is None else mnr
+    flags = {"force": ("", "bool", False),
+             "remote-runtime-endpoint": ("", "string", "")}
+    if sub != "edge":
+        flags["kube-config"] = ("", "string", "/root/.kube/config")
+    if mnr <= 15:
+        flags["runtimetype"] = ("", "string", "remote")
+    if sub == "edge" and mnr >= 20:
+        flags["pre-run"] = ("", "string", "")
+        flags["post-run"] = ("", "string", "")
+    return flags
+
+
+def global_flags(mnr=None):
+    mnr = minor() if mnr is None else mnr
+    return {"v": ("v", "string", "")} if mnr >= 21 else {}
+
+
+# --------------------------------------------------------------------------
+# output helpers
+def klog(level, where, msg):
+    now = datetime.datetime.now()
+    sys.stderr.write("%s%s %s %7d %s] %s\n" % (level, now.strftime("%m%d"), now.strftime("%H:%M:%S.%f"),
+                                              os.getpid(), where, msg))
+    sys.stderr.flush()
+
+
+class Step:
+    def __init__(self):
+        self.n = 0
+
+    def printf(self, msg, where="join.go:0"):
+        self.n += 1
+        klog("I", where, "%d. %s" % (self.n, msg))
+
+
+def fail(msg, usage=None):
+    """Print an error the way keadm's cobra root does and exit 1."""
+    sys.stderr.write("Error: %s\n" % msg)
+    if usage:
+        sys.stderr.write(usage)
+    sys.stderr.flush()
+    if minor() <= 20:
+        sys.stdout.write("execute keadm command failed:  %s\n" % msg)
+        sys.stdout.flush()
+    sys.exit(1)
+
+
+# --------------------------------------------------------------------------
+# pflag-like parser
+class FlagError(Exception):
+    pass
+
+
+def parse_bool(name, value):
+    v = value.lower()
+    if v in ("1", "t", "true"):
+        return True
+    if v in ("0", "f", "false"):
+        return False
+    raise FlagError('invalid argument "%s" for "--%s" flag: strconv.ParseBool: parsing "%s": invalid syntax'
+                    % (value, name, value))
+
+
+def parse_flags(args, table):
+    """Parse args like spf13/pflag. Returns (values, positionals, help_requested)."""
+    values = {k: (list(d) if isinstance(d, list) else d) for k, (_, _, d) in table.items()}
+    seen = set()
+    shorts = {s: k for k, (s, _, _) in table.items() if s}
+    pos, help_req = [], False
+    i = 0
+
+    def assign(name, value):
+        kind = table[name][1]
+        if kind == "bool":
+            values[name] = parse_bool(name, value)
+        elif kind == "strings":
+            items = [x for x in value.split(",")] if value else []
+            values[name] = (values[name] if name in seen else []) + items
+        elif kind == "stringArray":
+            values[name] = (values[name] if name in seen else []) + [value]
+        else:
+            values[name] = value
+        seen.add(name)
+        if name in deprecated_flags():
+            sys.stderr.write("Flag --%s has been deprecated, %s\n" % (name, deprecated_flags()[name]))
+
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a == "--":
+            pos.extend(args[i:])
+            break
+        if a.startswith("--") and len(a) > 2:
+            name, eq, val = a[2:].partition("=")
+            if name == "help":
+                help_req = True
+                continue
+            if name not in table:
+                raise FlagError("unknown flag: --%s" % name)
+            if eq:
+                assign(name, val)
+            elif table[name][1] == "bool":
+                assign(name, "true")
+            elif i < len(args):
+                assign(name, args[i])
+                i += 1
+            else:
+                raise FlagError("flag needs an argument: --%s" % name)
+        elif a.startswith("-") and len(a) > 1:
+            rest = a[1:]
+            while rest:
+                c, rest = rest[0], rest[1:]
+                if c == "h":
+                    help_req = True
+                    continue
+                if c not in shorts:
+                    raise FlagError("unknown shorthand flag: '%s' in -%s" % (c, a[1:]))
+                name = shorts[c]
+                if rest.startswith("="):
+                    assign(name, rest[1:])
+                    rest = ""
+                elif table[name][1] == "bool":
+                    assign(name, "true")
+                elif rest:
+                    assign(name, rest)
+                    rest = ""
+                elif i < len(args):
+                    assign(name, args[i])
+                    i += 1
+                else:
+                    raise FlagError("flag needs an argument: '%s' in -%s" % (c, c))
+        else:
+            pos.append(a)
+    return values, pos, help_req, seen
+
+
+def usage_text(cmd, table):
+    lines = ["Usage:", "  keadm %s [flags]" % cmd, "", "Flags:"]
+    for name in sorted(table, key=str.lower):
+        if name in deprecated_flags() or name == "v":
+            continue
+        s, kind, d = table[name]
+        head = ("  -%s, --%s" % (s, name)) if s else ("      --%s" % name)
+        if kind != "bool":
+            head += " " + kind
+        lines.append("%-42s (keadm double)%s" % (head, (' (default "%s")' % d) if d and kind == "string" else ""))
+    lines.append("  -h, --help                               help for %s" % cmd.split()[-1])
+    return "\n".join(lines) + "\n\n"
+
+
+# --------------------------------------------------------------------------
+# commands: version
+def cmd_version(args):
+    table = {"output": ("o", "string", "")}
+    table.update(global_flags())
+    try:
+        vals, _, help_req, _ = parse_flags(args, table)
+    except FlagError as exc:
+        fail(str(exc), usage_text("version", table))
+    if help_req:
+        sys.stdout.write(usage_text("version", table))
+        return 0
+    major, mnr, _ = version_tuple()
+    info = dict(major=str(major), minor=str(mnr), gitVersion=VERSION, gitCommit=GIT_COMMIT,
+                gitTreeState="clean", buildDate=BUILD_DATE, goVersion="go1.19.8" if mnr <= 15 else "go1.22.10",
+                compiler="gc", platform="linux/amd64")
+    out = vals["output"]
+    if out == "":
+        sys.stdout.write('version: version.Info{Major:"%s", Minor:"%s", GitVersion:"%s", GitCommit:"%s", '
+                         'GitTreeState:"%s", BuildDate:"%s", GoVersion:"%s", Compiler:"%s", Platform:"%s"}\n'
+                         % (info["major"], info["minor"], info["gitVersion"], info["gitCommit"],
+                            info["gitTreeState"], info["buildDate"], info["goVersion"], info["compiler"],
+                            info["platform"]))
+    elif out == "short":
+        sys.stdout.write("%s\n" % VERSION)
+    elif out == "json":
+        sys.stdout.write(json.dumps(info, indent=2))
+    elif out == "yaml":
+        for k in sorted(info):
+            v = info[k]
+            if k in ("major", "minor", "buildDate"):
+                v = '"%s"' % v
+            sys.stdout.write("%s: %s\n" % (k, v))
+    else:
+        sys.stderr.write("invalid output format: %s\n" % out)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------
+# container runtime access (ctr for containerd, docker CLI for docker)
+def normalize_ref(ref):
+    name = ref
+    first = name.split("/", 1)[0]
+    if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
+        if "/" not in name:
+            name = "library/" + name
+        name = "docker.io/" + name
+    if ":" not in name.rsplit("/", 1)[-1] and "@" not in name:
+        name += ":latest"
+    return name
+
+
+def endpoint_socket(endpoint):
+    return endpoint[len("unix://"):] if endpoint.startswith("unix://") else endpoint
+
+
+def pull_error(ref):
+    full = normalize_ref(ref)
+    host, _, rest = full.partition("/")
+    path, _, tag = rest.rpartition(":")
+    registry = "registry-1.docker.io" if host == "docker.io" else host
+    msg = ('failed to pull and unpack image "%s": failed to resolve reference "%s": failed to do request: '
+           'Head "https://%s/v2/%s/manifests/%s": dial tcp: lookup %s: no such host'
+           % (full, full, registry, path, tag, registry))
+    if minor() <= 16:
+        msg = "rpc error: code = Unknown desc = " + msg
+    if minor() >= 23:
+        msg = "failed to pull image %s, err: %s" % (ref, msg)
+    return msg
+
+
+class Runtime:
+    def __init__(self, kind, endpoint):
+        self.kind = kind  # "containerd" or "docker"
+        self.endpoint = endpoint
+        self.socket = endpoint_socket(endpoint)
+
+    def _ctr(self, *args, **kw):
+        return subprocess.run(["ctr", "--address", self.socket, "-n", "k8s.io"] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+    def has_image(self, ref):
+        if self.kind == "docker":
+            r = subprocess.run(["docker", "image", "inspect", ref], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            return r.returncode == 0
+        r = self._ctr("images", "ls", "-q")
+        if r.returncode != 0:
+            raise KeadmError("unable to list images: %s" % r.stderr.decode(errors="replace").strip())
+        return normalize_ref(ref) in r.stdout.decode().split()
+
+    def pull_images(self, images):
+        for ref in images:
+            if minor() < 23:
+                print("Pulling %s ..." % ref, flush=True)
+            if not self.has_image(ref):
+                klog("E", "remote_image.go:0", '"PullImage from image service failed" err="%s" image="%s"'
+                     % (pull_error(ref).replace('"', '\\"'), ref))
+                raise KeadmError("pull Images failed: %s" % pull_error(ref))
+            if self.kind != "docker" and minor() < 23:
+                print("Successfully pulled %s" % ref, flush=True)
+
+    def copy_edgecore(self, ref, dest):
+        """Copy /usr/local/bin/edgecore out of the installation-package image."""
+        tmp = tempfile.mkdtemp(prefix="keadm-double-")
+        try:
+            if self.kind == "docker":
+                cid = subprocess.run(["docker", "create", ref, "/bin/sh"], check=True, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE).stdout.decode().strip()
+                try:
+                    subprocess.run(["docker", "cp", "%s:%s" % (cid, EDGECORE_BIN), os.path.join(tmp, "edgecore")],
+                                   check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                finally:
+                    subprocess.run(["docker", "rm", "-f", cid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                data = open(os.path.join(tmp, "edgecore"), "rb").read()
+            else:
+                archive = os.path.join(tmp, "image.tar")
+                r = self._ctr("images", "export", archive, normalize_ref(ref))
+                if r.returncode != 0:
+                    raise KeadmError("copy resources failed: %s" % r.stderr.decode(errors="replace").strip())
+                data = extract_from_oci(archive, EDGECORE_BIN.lstrip("/"))
+            if data is None:
+                raise KeadmError("copy resources failed: %s not found in image %s" % (EDGECORE_BIN, ref))
+            with open(dest + ".tmp", "wb") as f:
+                f.write(data)
+            os.chmod(dest + ".tmp", 0o755)
+            os.replace(dest + ".tmp", dest)
+        except subprocess.CalledProcessError as exc:
+            raise KeadmError("copy resources failed: %s" % (exc.stderr or b"").decode(errors="replace").strip())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def extract_from_oci(archive, member):
+    """Return the content of `member` from the top-most layer of an exported image."""
+    with tarfile.open(archive) as outer:
+        names = outer.getnames()
+
+        def blob(path):
+            return outer.extractfile(path).read()
+
+        layers = []
+        if "manifest.json" in names:  # docker-archive layout
+            manifest = json.loads(blob("manifest.json"))[0]
+            layers = manifest["Layers"]
+        else:
+            index = json.loads(blob("index.json"))
+            desc = index["manifests"][0]
+            doc = json.loads(blob("blobs/" + desc["digest"].replace(":", "/")))
+            if "manifests" in doc:  # an index: take linux/amd64 or the first
+                pick = [m for m in doc["manifests"] if m.get("platform", {}).get("architecture") == "amd64"]
+                doc = json.loads(blob("blobs/" + (pick or doc["manifests"])[0]["digest"].replace(":", "/")))
+            layers = ["blobs/" + l["digest"].replace(":", "/") for l in doc["layers"]]
+        found = None
+        for layer in layers:
+            raw = blob(layer)
+            with tarfile.open(fileobj=io.BytesIO(raw)) as lt:  # handles gzip or plain
+                for m in lt.getmembers():
+                    if m.name.lstrip("./") == member and m.isfile():
+                        found = lt.extractfile(m).read()
+        return found
+
+
+def select_runtime(endpoint, runtimetype):
+    if minor() <= 15 and runtimetype not in ("remote", "docker"):
+        raise KeadmError("unsupport CRI runtime: %s" % runtimetype)
+    if runtimetype == "docker":
+        if not shutil.which("docker"):
+            raise KeadmError("init docker client failed: docker CLI not found")
+        return Runtime("docker", endpoint)
+    sock = endpoint_socket(endpoint)
+    if not os.path.exists(sock):
+        raise KeadmError('unable to determine image API version: rpc error: code = Unavailable desc = connection '
+                         'error: desc = "transport: Error while dialing dial unix %s: connect: no such file or '
+                         'directory"' % sock)
+    if "docker" in os.path.basename(sock):  # cri-dockerd: images live in docker
+        return Runtime("docker", endpoint)
+    return Runtime("containerd", endpoint)
+
+
+def edge_images(opts):
+    """The images join needs, in the order the double pulls them."""
+    repo = opts["image-repository"]
+    ver = opts["kubeedge-version"]
+
+    def cur(ref, with_version):
+        if with_version:
+            ref = ref.split(":", 1)[0] + ":" + ver
+        if repo:
+            parts = ref.split("/", 1)
+            ref = repo + "/" + (parts[1] if len(parts) == 2 else parts[0])
+        return ref
+
+    images = [cur(INSTALL_IMAGE + ":latest", True)]
+    if minor() <= 15:
+        # the real 1.13-1.15 join pulls mosquitto even with --with-mqtt=false
+        images += [cur(MOSQUITTO_IMAGE, False), cur(PAUSE_IMAGE, False)]
+    elif opts.get("with-mqtt"):
+        images.append(cur(MOSQUITTO_IMAGE, False))
+    return images
+
+
+# --------------------------------------------------------------------------
+# edgecore.yaml
+def labels_map(labels):
+    out = {}
+    for item in labels:
+        k, eq, v = item.partition("=")
+        if k == "":
+            continue
+        out[k] = v if eq else ""
+    return out
+
+
+def edgecore_config(opts, node_name):
+    host, port = split_host_port(opts["cloudcore-ipport"])
+    certport = opts["certport"] or "10002"
+    mnr = minor()
+    endpoint = opts["remote-runtime-endpoint"]
+    quic = opts.get("hub-protocol") == "quic"
+    cert_dir = "/etc/kubeedge/certs"
+    kubelet = {
+        "address": "127.0.0.1",
+        "cgroupDriver": opts["cgroupdriver"],
+        "cgroupsPerQOS": True,
+        "clusterDomain": "cluster.local",
+        "containerLogMaxFiles": 5,
+        "containerLogMaxSize": "10Mi",
+        "contentType": "application/json",
+        "enforceNodeAllocatable": ["pods"],
+        "evictionHard": {"imagefs.available": "15%", "memory.available": "100Mi",
+                         "nodefs.available": "10%", "nodefs.inodesFree": "5%"},
+        "failSwapOn": False,
+        "maxPods": 110,
+        "nodeLeaseDurationSeconds": 40,
+        "nodeStatusUpdateFrequency": "10s",
+        "readOnlyPort": 10350,
+        "registerNode": True,
+        "resolvConf": "/etc/resolv.conf",
+    }
+    edged = {
+        "enable": True,
+        "hostnameOverride": node_name,
+        "maxContainerCount": -1,
+        "maxPerPodContainerCount": 1,
+        "nodeLabels": labels_map(opts["labels"]) if opts["labels"] else {},
+        "podSandboxImage": "kubeedge/pause:3.6",
+        "registerNode": True,
+        "registerNodeNamespace": "default",
+        "registerSchedulable": True,
+        "rootDirectory": EDGED_ROOT,
+        "tailoredKubeletConfig": kubelet,
+    }
+    if mnr <= 15:
+        edged.update({"cniBinDir": "/opt/cni/bin", "cniCacheDir": "/var/lib/cni/cache",
+                      "cniConfDir": "/etc/cni/net.d", "containerRuntime": opts.get("runtimetype", "remote"),
+                      "remoteImageEndpoint": endpoint, "remoteRuntimeEndpoint": endpoint})
+    else:
+        kubelet["containerRuntimeEndpoint"] = endpoint
+        kubelet["imageServiceEndpoint"] = endpoint
+    cfg = {
+        "apiVersion": "edgecore.config.kubeedge.io/v1alpha2",
+        "database": {"aliasName": "default", "dataSource": "/var/lib/kubeedge/edgecore.db",
+                     "driverName": "sqlite3"},
+        "kind": "EdgeCore",
+        "modules": {
+            "dbTest": {"enable": False},
+            "deviceTwin": {"enable": True},
+            "edgeHub": {
+                "enable": True,
+                "heartbeat": 15,
+                "httpServer": "https://%s" % join_host_port(host, certport),
+                "messageBurst": 60,
+                "messageQPS": 30,
+                "projectID": "e632aba927ea4ac2b575ec1603d56f10",
+                "quic": {"enable": quic, "handshakeTimeout": 30, "readDeadline": 15,
+                         "server": opts["cloudcore-ipport"] if quic else
+                         (join_host_port(host, "10001") if mnr >= 16 else ":10001"),
+                         "writeDeadline": 15},
+                "rotateCertificates": True,
+                "tlsCaFile": "/etc/kubeedge/ca/rootCA.crt",
+                "tlsCertFile": cert_dir + "/server.crt",
+                "tlsPrivateKeyFile": cert_dir + "/server.key",
+                "token": opts["token"],
+                "websocket": {"enable": not quic, "handshakeTimeout": 30, "readDeadline": 15,
+                              "server": join_host_port(host, "10000") if quic else opts["cloudcore-ipport"],
+                              "writeDeadline": 15},
+            },
+            "edgeStream": {"enable": False, "handshakeTimeout": 30, "readDeadline": 15,
+                           "server": join_host_port(host, "10004"),
+                           "tlsTunnelCAFile": "/etc/kubeedge/ca/rootCA.crt",
+                           "tlsTunnelCertFile": cert_dir + "/server.crt",
+                           "tlsTunnelPrivateKeyFile": cert_dir + "/server.key",
+                           "writeDeadline": 15},
+            "edged": edged,
+            "eventBus": {"enable": True, "mqttMode": 2, "mqttQOS": 0, "mqttRetain": False,
+                         "mqttServerExternal": "tcp://127.0.0.1:1883",
+                         "mqttServerInternal": "tcp://127.0.0.1:1884", "mqttSessionQueueSize": 100},
+            "metaManager": {"contextSendGroup": "hub", "contextSendModule": "websocket", "enable": True,
+                            "metaServer": {"enable": False, "server": "127.0.0.1:10550"},
+                            "remoteQueryTimeout": 60},
+            "serviceBus": {"enable": False, "port": 9060, "server": "127.0.0.1", "timeout": 60},
+        },
+    }
+    if mnr >= 22:
+        cfg["edgeCoreVersion"] = VERSION
+    for item in opts.get("set") or []:
+        apply_set(cfg, item)
+    return cfg
+
+
+def apply_set(cfg, item):
+    """--set modules.edged.foo=bar (dotted path into the config)."""
+    for part in item.split(","):
+        path, eq, value = part.partition("=")
+        if not eq:
+            raise KeadmError("invalid --set value: %s" % part)
+        node = cfg
+        keys = path.split(".")
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        low = value.lower()
+        node[keys[-1]] = True if low == "true" else False if low == "false" else \
+            int(value) if re.match(r"^-?\d+$", value) else value
+
+
+def yaml_scalar(v):
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return str(v)
+    s = str(v)
+    if s == "" or re.match(r"^[-?:,\[\]{}#&*!|>'\"%@`]|^(true|false|null|yes|no|on|off|~)$|^[-+]?[0-9.]+$|: | #",
+                           s, re.I) or s != s.strip():
+        return json.dumps(s)
+    return s
+
+
+def to_yaml(obj, indent=0):
+    """Serialise dicts/lists/scalars as block YAML (keys sorted, like sigs.k8s.io/yaml)."""
+    pad = "  " * indent
+    out = []
+    for k in sorted(obj):
+        v = obj[k]
+        if isinstance(v, dict):
+            if v:
+                out.append("%s%s:" % (pad, yaml_scalar(k)))
+                out.append(to_yaml(v, indent + 1))
+            else:
+                out.append("%s%s: {}" % (pad, yaml_scalar(k)))
+        elif isinstance(v, list):
+            if v:
+                out.append("%s%s:" % (pad, yaml_scalar(k)))
+                out.extend("%s- %s" % (pad, yaml_scalar(x)) for x in v)
+            else:
+                out.append("%s%s: []" % (pad, yaml_scalar(k)))
+        else:
+            out.append("%s%s: %s" % (pad, yaml_scalar(k), yaml_scalar(v)))
+    return "\n".join(out)
+
+
+def split_host_port(ipport):
+    m = re.match(r"^\[([^\]]*)\]:(\d*)$", ipport) or re.match(r"^([^:]*):(\d*)$", ipport)
+    if not m:
+        if ":" not in ipport:
+            raise KeadmError("get current host and port failed: address %s: missing port in address" % ipport)
+        raise KeadmError("get current host and port failed: address %s: too many colons in address" % ipport)
+    return m.group(1), m.group(2)
+
+
+def join_host_port(host, port):
+    return ("[%s]:%s" % (host, port)) if ":" in host else ("%s:%s" % (host, port))
+
+
+# --------------------------------------------------------------------------
+# system helpers
+def pidof(name):
+    return subprocess.run(["pidof", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+def has_systemd():
+    return os.path.isdir("/run/systemd/system")
+
+
+def sh(cmd):
+    r = subprocess.run(["/bin/sh", "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        raise KeadmError("failed to exec '/bin/sh -c %s', err: %s, exit status %d"
+                         % (cmd, r.stdout.decode(errors="replace").strip(), r.returncode))
+    return r.stdout.decode(errors="replace")
+
+
+def service_unit(with_mqtt):
+    mnr = minor()
+    if mnr <= 19:
+        return ("[Unit]\nDescription=edgecore.service\n\n[Service]\nType=simple\nExecStart=%s\nRestart=always\n"
+                "RestartSec=10\nEnvironment=DEPLOY_MQTT_CONTAINER=%s\n\n[Install]\nWantedBy=multi-user.target\n"
+                % (EDGECORE_BIN, "true" if with_mqtt else "false"))
+    env = '"DEPLOY_MQTT_CONTAINER=%s"' % ("true" if with_mqtt else "false") if mnr == 20 else ""
+    return ("[Unit]\nDescription=edgecore.service\n\n[Service]\nType=simple\nExecStart=%s\nRestart=always\n"
+            "RestartSec=10\nEnvironment=%s\nKillMode=process\n\n[Install]\nWantedBy=multi-user.target%s"
+            % (EDGECORE_BIN, env, "" if mnr == 20 else "\n"))
+
+
+def run_script(path):
+    r = subprocess.run(["/bin/sh", path])
+    if r.returncode != 0:
+        raise KeadmError("failed to run script %s: exit status %d" % (path, r.returncode))
+
+
+# --------------------------------------------------------------------------
+# join
+def cmd_join(args):
+    table = join_flags()
+    table.update(global_flags())
+    try:
+        opts, _, help_req, seen = parse_flags(args, table)
+    except FlagError as exc:
+        fail(str(exc))  # join sets SilenceUsage: no usage text
+    if help_req:
+        sys.stdout.write('\n"keadm join" command bootstraps KubeEdge\'s worker node (test double of %s).\n\n'
+                         % VERSION + usage_text("join", table))
+        return 0
+    step = Step()
+    try:
+        if opts.get("pre-run"):
+            step.printf("Executing pre-run script: %s\n" % opts["pre-run"])
+            run_script(opts["pre-run"])
+        step.printf("Check KubeEdge edgecore process status", "command.go:0")
+        if pidof("edgecore"):
+            raise KeadmError("EdgeCore is already running on this node, please run reset to clean up first")
+        step.printf("Check if the management directory is clean", "command.go:0")
+        if os.path.isdir(KUBEEDGE_PATH) and os.listdir(KUBEEDGE_PATH):
+            raise KeadmError("the management directory %s is not clean, please remove it first" % KUBEEDGE_PATH)
+        if "cloudcore-ipport" not in seen:
+            raise KeadmError('required flag(s) "cloudcore-ipport" not set')
+        if not opts["kubeedge-version"]:
+            klog("W", "common.go:0", "could not fetch a KubeEdge version from the internet: offline (keadm double)")
+            klog("W", "common.go:0", "falling back to the local client version: %s" % VERSION)
+            opts["kubeedge-version"] = VERSION
+        elif not opts["kubeedge-version"].startswith("v"):
+            opts["kubeedge-version"] = "v" + opts["kubeedge-version"]
+        join(opts, step)
+    except KeadmError as exc:
+        msg = str(exc)
+        if not msg.startswith(("EdgeCore is already", "the management directory", "required flag",
+                               "failed to run script")):
+            msg = "edge node join failed: %s" % msg
+        fail(msg)
+    return 0
+
+
+def join(opts, step):
+    mnr = minor()
+    with_mqtt = bool(opts.get("with-mqtt"))
+    node_name = opts["edgenode-name"] or os.uname().nodename.lower()
+    step.printf("Create the necessary directories")
+    for d in (KUBEEDGE_PATH, KUBEEDGE_PATH + "config", LOG_PATH, SOCKET_PATH):
+        os.makedirs(d, exist_ok=True)
+
+    runtime = select_runtime(opts["remote-runtime-endpoint"], opts.get("runtimetype", "remote"))
+    images = edge_images(opts)
+    step.printf("Pull Images")
+    runtime.pull_images(images)
+    step.printf("Copy resources from the image to the management directory")
+    runtime.copy_edgecore(images[0], EDGECORE_BIN)
+    if with_mqtt:
+        step.printf("Start the default mqtt service")
+        d = os.path.join(SOCKET_PATH, "mqtt", "config")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "mosquitto.conf"), "w") as f:
+            f.write("persistence true\npersistence_location /mosquitto/data\n"
+                    "log_dest file /mosquitto/log/mosquitto.log\n")
+
+    step.printf("Generate systemd service file")
+    with open(SERVICE_FILE, "w") as f:
+        f.write(service_unit(with_mqtt))
+    os.chmod(SERVICE_FILE, 0o777 & ~current_umask())
+
+    with open(BOOTSTRAP_FILE, "w") as f:
+        f.write(opts["token"])
+    try:
+        step.printf("Generate EdgeCore default configuration")
+        if opts["cgroupdriver"] not in ("cgroupfs", "systemd"):
+            raise KeadmError("create edge config file failed: unsupported CGroupDriver: %s" % opts["cgroupdriver"])
+        if mnr >= 16 and opts.get("hub-protocol") not in ("websocket", "quic"):
+            raise KeadmError("create edge config file failed: unsupported hub of protocol: %s"
+                             % opts.get("hub-protocol"))
+        cfg = edgecore_config(opts, node_name)
+        with open(CONFIG_FILE, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+
+        step.printf("Run EdgeCore daemon")
+        if has_systemd():
+            # like the real one: through sudo (fails where sudo is missing)
+            out = sh("sudo systemctl daemon-reload && sudo systemctl enable edgecore && "
+                     "sudo systemctl start edgecore")
+            klog("I", "join.go:0", out.strip())
+            klog("I", "join.go:0", "KubeEdge edgecore is running, For logs visit: journalctl -u edgecore.service -xe")
+        else:
+            logf = os.path.join(LOG_PATH, "edgecore.log")
+            subprocess.Popen([EDGECORE_BIN], stdout=open(logf, "ab"), stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+            klog("I", "join.go:0", "KubeEdge edgecore is running, For logs visit: %s" % logf)
+
+        # wait until edgecore got its CA and certificate from the cloud
+        hub = cfg["modules"]["edgeHub"]
+        timeout = float(os.environ.get("KEADM_DOUBLE_JOIN_TIMEOUT", "300"))
+        deadline = time.time() + timeout
+        while not all(os.path.exists(hub[k]) for k in ("tlsCaFile", "tlsCertFile", "tlsPrivateKeyFile")):
+            if time.time() > deadline:
+                raise KeadmError("timed out waiting for the condition")
+            time.sleep(1)
+        if mnr >= 17:
+            step.printf("Install Complete!")
+    finally:
+        try:
+            os.remove(BOOTSTRAP_FILE)
+        except OSError:
+            pass
+    if opts.get("post-run"):
+        step.printf("Executing post-run script: %s\n" % opts["post-run"])
+        run_script(opts["post-run"])
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# --------------------------------------------------------------------------
+# reset
+def cmd_reset(args):
+    mnr = minor()
+    sub = None
+    if args and args[0] in ("edge", "cloud") and mnr >= 17:
+        sub, args = args[0], args[1:]
+    table = reset_flags(sub=sub)
+    table.update(global_flags())
+    name = "reset" + (" " + sub if sub else "")
+    try:
+        opts, _, help_req, _ = parse_flags(args, table)
+    except FlagError as exc:
+        fail(str(exc), usage_text(name, table))
+    if help_req:
+        sys.stdout.write(usage_text(name, table))
+        return 0
+    if sub == "cloud":
+        fail("keadm double: 'reset cloud' is not implemented")
+    if sub is None and mnr >= 23:
+        print("WARNING: 'keadm reset' is no longer supported after version v1.22.\n"
+              "You must use the third-level command 'keadm reset cloud' or 'keadm reset edge'.")
+    if not pidof("edgecore"):
+        if sub == "edge":
+            print("None of EdgeCore components are running in this host, exit")
+        else:
+            print("None of KubeEdge components are running in this host, exit")
+        return 0
+    if not opts["force"]:
+        print("[reset] WARNING: Changes made to this host by 'keadm init' or 'keadm join' will be reverted.")
+        sys.stdout.write("[reset] Are you sure you want to proceed? [y/N]: ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() != "y":
+            fail("aborted reset operation")
+    if opts.get("pre-run"):
+        run_script(opts["pre-run"])
+    # 1. stop edgecore and remove its service (only when it is an enabled unit)
+    enabled = has_systemd() and subprocess.run(
+        ["/bin/sh", "-c", "systemctl list-unit-files | grep enabled | grep edgecore"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    if enabled:
+        rm = " && rm %s" % SERVICE_FILE if os.path.exists(SERVICE_FILE) else ""
+        try:
+            sh("systemctl stop edgecore.service && systemctl disable edgecore.service%s && systemctl daemon-reload"
+               % rm)
+        except KeadmError as exc:
+            fail("TearDown failed, err:%s" % exc)
+    else:
+        subprocess.run(["pkill", "-x", "edgecore"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print("edgecore is stopped")
+    # 2./3. clean the directories KubeEdge created
+    for d in (KUBEEDGE_PATH, LOG_PATH, SOCKET_PATH, EDGED_ROOT, "/var/lib/dockershim", "/var/run/kubernetes",
+              "/var/lib/cni"):
+        shutil.rmtree(d, ignore_errors=True)
+    if opts.get("post-run"):
+        run_script(opts["post-run"])
+    return 0
+
+
+# --------------------------------------------------------------------------
+def main(argv):
+    if VERSION.startswith("@"):
+        sys.stderr.write("keadm double: no version baked in (use tests/double/package.sh)\n")
+        return 2
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        sys.stdout.write("keadm (KubeEdge %s test double)\n\nUsage:\n  keadm [command]\n\nAvailable Commands:\n"
+                         "  join        Bootstraps edge component\n  reset       Teardowns KubeEdge\n"
+                         "  version     Print the version of keadm\n" % VERSION)
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "join":
+        return cmd_join(rest)
+    if cmd == "reset":
+        return cmd_reset(rest)
+    if cmd == "version":
+        return cmd_version(rest)
+    if cmd.startswith("-"):
+        fail("unknown flag: %s" % cmd.split("=")[0])
+    sys.stderr.write("Error: unknown command \"%s\" for \"keadm\"\nRun 'keadm --help' for usage.\n" % cmd)
+    if minor() <= 20:
+        sys.stdout.write("execute keadm command failed:  unknown command \"%s\" for \"keadm\"\n" % cmd)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,161 @@
+"""Bad input for the edgenode role: each case fails with a message that names
+the bad value and the fix, before anything on the (real systemd) host changes."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+PLAYBOOK = Path(__file__).parent / "playbooks" / "edgenode.yml"
+
+
+def make_token(exp_offset=3600):
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64(json.dumps({"exp": int(time.time()) + exp_offset}).encode())
+    sig = b64(hmac.new(b"k", ("%s.%s" % (header, payload)).encode(), hashlib.sha256).digest())
+    return "%s.%s.%s.%s" % ("ab" * 32, header, payload, sig)
+
+
+def docker0_ip():
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "docker0"],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    return out.split()[3].split("/")[0]
+
+
+@pytest.fixture(scope="module")
+def listeners():
+    """Two TCP ports on the docker0 address standing in for cloudhub/certport reachability."""
+    socks = []
+    for _ in range(2):
+        s = socket.socket()
+        s.bind((docker0_ip(), 0))
+        s.listen(16)
+        socks.append(s)
+    stop = threading.Event()
+
+    def accept(sock):
+        sock.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+                conn.close()
+            except OSError:
+                pass
+    threads = [threading.Thread(target=accept, args=(s,), daemon=True) for s in socks]
+    for t in threads:
+        t.start()
+    yield docker0_ip(), socks[0].getsockname()[1], socks[1].getsockname()[1]
+    stop.set()
+    for s in socks:
+        s.close()
+
+
+@pytest.fixture
+def good_vars(listeners):
+    address, hub, cert = listeners
+    return {
+        "edgenode_cloudcore_address": address,
+        "edgenode_cloudhub_port": hub,
+        "edgenode_cert_port": cert,
+        "edgenode_token": make_token(),
+        "edgenode_node_name": "edge-good-1",
+        "edgenode_verify": False,
+    }
+
+
+def run_role(run_playbook, host, extra):
+    return run_playbook(PLAYBOOK, inventory="%s," % host.name, extra_vars=extra,
+                        env={"ANSIBLE_TRANSPORT": "community.docker.docker"})
+
+
+CASES = [
+    ("bad node name", {"edgenode_node_name": "Edge_Node_1"}, ["Edge_Node_1", "RFC 1123"]),
+    ("node name too long", {"edgenode_node_name": "a" * 254}, ["not a valid Kubernetes node name"]),
+    ("unsupported version", {"edgenode_kubeedge_version": "v1.9.0"}, ["v1.9.0", "not supported"]),
+    ("version without v", {"edgenode_kubeedge_version": "1.13.1"}, ["'1.13.1'", "vX.Y.Z"]),
+    ("docker without cri-dockerd", {"edgenode_container_runtime": "docker", "edgenode_kubeedge_version": "v1.14.2"},
+     ["dockershim", "edgenode_cri_dockerd_endpoint"]),
+    ("unknown runtime", {"edgenode_container_runtime": "podman"}, ["edgenode_container_runtime", "podman"]),
+    ("bad cgroup driver", {"edgenode_cgroup_driver": "cgroupv3"}, ["edgenode_cgroup_driver", "cgroupv3"]),
+    ("no cloud address", {"edgenode_cloudcore_address": ""}, ["edgenode_cloudcore_address"]),
+    ("token without hash", {"edgenode_token": "abc.def.ghi"}, ["token is malformed", "64 hex"]),
+    ("token short hash", {"edgenode_token": "ab" * 31 + "." + make_token().split(".", 1)[1]}, ["token is malformed"]),
+    ("token two-part jwt", {"edgenode_token": "ab" * 32 + ".eyJh.eyJi"}, ["token is malformed"]),
+    ("cloud unreachable", {"edgenode_cloudhub_port": 1}, ["not reachable", "port(s)", "1"]),
+    ("bad hub protocol", {"edgenode_hub_protocol": "http"}, ["edgenode_hub_protocol", "http"]),
+]
+
+
+@pytest.mark.parametrize("case,override,needles", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_fails_before_any_change(run_playbook, systemd_host, good_vars, case, override, needles):
+    extra = dict(good_vars, **override)
+    systemd_host.mark()
+    res = run_role(run_playbook, systemd_host, extra)
+    assert res.rc != 0, res
+    out = res.stdout + res.stderr
+    for needle in needles:
+        assert needle in out, "%s: %r not in output\n%s" % (case, needle, out[-3000:])
+    assert systemd_host.changed_since_marker() == [], case
+    if "token" in case:
+        assert extra["edgenode_token"] not in out
+
+
+def test_leftovers_of_an_earlier_join_are_refused(run_playbook, systemd_host, good_vars):
+    systemd_host.sh("mkdir -p /etc/kubeedge/config && echo 'modules: {}' > /etc/kubeedge/config/edgecore.yaml")
+    try:
+        systemd_host.mark()
+        res = run_role(run_playbook, systemd_host, good_vars)
+        assert res.rc != 0, res
+        assert "leftovers of an earlier KubeEdge join" in res.stdout
+        assert "/etc/kubeedge" in res.stdout and "edgenode_join_force=true" in res.stdout
+        assert systemd_host.changed_since_marker() == []
+    finally:
+        systemd_host.sh("rm -rf /etc/kubeedge")
+
+
+def _fake_release(directory, version, arch="amd64", checksum=None):
+    top = "keadm-%s-linux-%s" % (version, arch)
+    src = directory / "src" / top / "keadm"
+    src.mkdir(parents=True)
+    (src / "keadm").write_text("#!/bin/sh\necho fake\n")
+    archive = directory / ("%s.tar.gz" % top)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(directory / "src" / top, arcname=top)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    (directory / ("checksum_%s.tar.gz.txt" % top)).write_text((checksum or digest) + "\n")
+    return archive
+
+
+def test_wrong_artifact_checksum_installs_nothing(run_playbook, systemd_host, good_vars, tmp_path):
+    _fake_release(tmp_path, "v1.13.1", checksum="0" * 64)
+    extra = dict(good_vars, edgenode_keadm_install_method="artifacts", edgenode_artifacts_dir=str(tmp_path),
+                 edgenode_manage_runtime=False, edgenode_firewall="none", edgenode_manage_nsswitch=False,
+                 edgenode_ip_forward=False)
+    systemd_host.mark()
+    res = run_role(run_playbook, systemd_host, extra)
+    assert res.rc != 0, res
+    assert "does not match its sha256 " + "0" * 64 in res.stdout
+    assert "nothing was installed" in res.stdout
+    assert systemd_host.sh("test -e /usr/local/bin/keadm", check=False).returncode != 0
+    assert systemd_host.changed_since_marker() == []
+
+
+def test_url_method_without_checksum_is_refused(run_playbook, systemd_host, good_vars):
+    extra = dict(good_vars, edgenode_manage_runtime=False, edgenode_firewall="none", edgenode_manage_nsswitch=False,
+                 edgenode_ip_forward=False)
+    systemd_host.mark()
+    res = run_role(run_playbook, systemd_host, extra)
+    assert res.rc != 0, res
+    assert "keadm_checksum" in res.stdout and "nothing is installed unchecked" in res.stdout
+    assert systemd_host.changed_since_marker() == []
