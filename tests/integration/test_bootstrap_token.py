@@ -8,6 +8,7 @@ with the bootstrapsigner and tokencleaner controllers. Every test uses its own
 import base64
 import datetime
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -133,7 +134,7 @@ def test_token_authenticates_against_apiserver(run_module, kubeconfig, api_clien
     with pytest.raises(ApiException) as err:
         client.CoreV1Api(bootstrap).list_node()
     assert err.value.status == 403
-    assert 'User "system:bootstrap:%s"' % result["token_id"] in err.value.body
+    assert 'User "system:bootstrap:%s"' % result["token_id"] in json.loads(err.value.body)["message"]
 
     # A wrong secret for the same id is rejected outright.
     wrong = "%s.%s" % (result["token_id"], "0" * 16 if not result["token"].endswith("0" * 16) else "1" * 16)
@@ -258,3 +259,34 @@ def test_forbidden_user_gets_rbac_hint(run_module, kubeconfig, core, purpose):
     assert rc != 0, result
     assert "RBAC" in result["msg"] or "permission" in result["msg"], result["msg"]
     assert tokens(core, purpose) == []
+
+
+def test_groups_option_reaches_the_authenticator(run_module, kubeconfig, api_client, core, purpose):
+    """A token with a custom group gets exactly what RBAC grants that group."""
+    group = "system:bootstrappers:edge-test-%s" % os.urandom(3).hex()
+    rc, result = run_module(MODULE, {"kubeconfig": kubeconfig, "purpose": purpose, "groups": [group]})
+    assert rc == 0, result
+    assert decoded(core.read_namespaced_secret(result["secret_name"], "kube-system"))["auth-extra-groups"] == group
+    bootstrap = client.CoreV1Api(as_bearer(api_client, result["token"]))
+    with pytest.raises(ApiException) as err:
+        bootstrap.list_namespace()
+    assert err.value.status == 403
+
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    binding = "edge-test-%s" % group.rsplit(":", 1)[1]
+    rbac.create_cluster_role_binding(client.V1ClusterRoleBinding(
+        metadata=client.V1ObjectMeta(name=binding),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="view"),
+        subjects=[client.RbacV1Subject(kind="Group", name=group, api_group="rbac.authorization.k8s.io")]))
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                assert bootstrap.list_namespace().items
+                break
+            except ApiException as exc:
+                if exc.status != 403 or time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        rbac.delete_cluster_role_binding(binding)

@@ -368,9 +368,9 @@ def params(**kw):
     return p
 
 
-def our_secret(token_id, token_secret="0123456789abcdef", expires=NOW + 20 * H, purpose="join", usages=BOTH,
+def our_secret(token_id, token_secret="0123456789abcdef", expires=NOW + 20 * H, purpose="join", usages=tuple(BOTH),
                groups=(GROUP,)):
-    data = bt.secret_string_data(token_id, token_secret, expires, usages, list(groups), "x")
+    data = bt.secret_string_data(token_id, token_secret, expires, list(usages), list(groups), "x")
     return V1Secret(type=bt.SECRET_TYPE, data=bt.encode_data(data), metadata=V1ObjectMeta(
         name="bootstrap-token-" + token_id, namespace="kube-system",
         labels={bt.MANAGED_BY_LABEL: bt.MANAGED_BY_VALUE, bt.PURPOSE_LABEL: purpose}))
