@@ -5,7 +5,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import socket
 import subprocess
 import tarfile
@@ -37,7 +36,7 @@ def docker0_ip():
 def listeners():
     """Two TCP ports on the docker0 address standing in for cloudhub/certport reachability."""
     socks = []
-    for _ in range(2):
+    for dummy in range(2):
         s = socket.socket()
         s.bind((docker0_ip(), 0))
         s.listen(16)
@@ -48,7 +47,7 @@ def listeners():
         sock.settimeout(0.5)
         while not stop.is_set():
             try:
-                conn, _ = sock.accept()
+                conn, dummy = sock.accept()
                 conn.close()
             except OSError:
                 pass
