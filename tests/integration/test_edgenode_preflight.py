@@ -144,7 +144,7 @@ def test_wrong_artifact_checksum_installs_nothing(run_playbook, systemd_host, go
     systemd_host.mark()
     res = run_role(run_playbook, systemd_host, extra)
     assert res.rc != 0, res
-    assert "does not match its sha256 " + "0" * 64 in res.stdout
+    assert "does not match its checksum " + "0" * 64 in res.stdout
     assert "nothing was installed" in res.stdout
     assert systemd_host.sh("test -e /usr/local/bin/keadm", check=False).returncode != 0
     assert systemd_host.changed_since_marker() == []
