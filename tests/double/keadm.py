@@ -9,7 +9,6 @@ paths, file formats and messages were observed on the real binaries.
 """
 
 import datetime
-import hashlib
 import io
 import json
 import os
@@ -658,8 +657,8 @@ def service_unit(with_mqtt):
                 % (EDGECORE_BIN, "true" if with_mqtt else "false"))
     env = '"DEPLOY_MQTT_CONTAINER=%s"' % ("true" if with_mqtt else "false") if mnr == 20 else ""
     return ("[Unit]\nDescription=edgecore.service\n\n[Service]\nType=simple\nExecStart=%s\nRestart=always\n"
-            "RestartSec=10\nEnvironment=%s\nKillMode=process\n\n[Install]\nWantedBy=multi-user.target%s"
-            % (EDGECORE_BIN, env, "" if mnr == 20 else "\n"))
+            "RestartSec=10\nEnvironment=%s\nKillMode=process\n\n[Install]\nWantedBy=multi-user.target\n"
+            % (EDGECORE_BIN, env))
 
 
 def run_script(path):
