@@ -340,6 +340,10 @@ def run(config_file):
     endpoint = kubelet.get("containerRuntimeEndpoint") or edged.get("remoteRuntimeEndpoint") or \
         "unix:///run/containerd/containerd.sock"
     sock = endpoint[len("unix://"):] if endpoint.startswith("unix://") else endpoint
+    if edged.get("containerRuntime") == "docker":
+        # Up to v1.13 edged embeds dockershim: it serves the dockershim socket
+        # itself and needs the docker daemon's socket.
+        sock, endpoint = "/var/run/docker.sock", "unix:///var/run/docker.sock"
     if not os.path.exists(sock):
         fatal("edged.go:0", 'Failed to create runtime service: connect to %s: no such file or directory' % endpoint)
 
