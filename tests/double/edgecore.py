@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Test double of KubeEdge's `edgecore` (python3 standard library only).
 
 As a service it reads edgecore.yaml, gets the CA and its certificate from the
@@ -31,8 +30,8 @@ BOOTSTRAP_FILE = "/etc/kubeedge/bootstrap-edgecore.conf"
 
 def klog(level, where, msg):
     now = datetime.datetime.now()
-    sys.stderr.write("%s%s %s %7d %s] %s\n" % (level, now.strftime("%m%d"), now.strftime("%H:%M:%S.%f"),
-                                              os.getpid(), where, msg))
+    stamp = (now.strftime("%m%d"), now.strftime("%H:%M:%S.%f"))
+    sys.stderr.write("%s%s %s %7d %s] %s\n" % (level, stamp[0], stamp[1], os.getpid(), where, msg))
     sys.stderr.flush()
 
 
@@ -376,8 +375,8 @@ def run(config_file):
                 klog("I", "edgehub.go:0", "node %s registered with cloudhub %s" % (node_name, server))
             registered = True
         except urllib.error.HTTPError as exc:
-            klog("E", "edgehub.go:0", "cloudhub %s answered %s: %s" % (path, exc.code,
-                                                                     exc.read().decode(errors="replace")))
+            body = exc.read().decode(errors="replace")
+            klog("E", "edgehub.go:0", "cloudhub %s answered %s: %s" % (path, exc.code, body))
             registered = False
         except Exception as exc:  # noqa: BLE001 - keep retrying like edgehub does
             klog("E", "edgehub.go:0", "connect to cloudhub %s failed: %s" % (server, exc))

@@ -81,8 +81,12 @@ build_version() {
   rm -rf "$out"; mkdir -p "$out"
   local b="${work}/${v}"
   mkdir -p "${b}/keadm-${v}-linux-amd64/keadm" "${b}/kubeedge-${v}-linux-amd64/edge"
-  sed "s/@KUBEEDGE_VERSION@/${v}/" "${DOUBLE}/keadm.py" > "${b}/keadm-${v}-linux-amd64/keadm/keadm"
-  sed "s/@KUBEEDGE_VERSION@/${v}/" "${DOUBLE}/edgecore.py" > "${b}/kubeedge-${v}-linux-amd64/edge/edgecore"
+  # The sources carry no shebang (ansible-test allows none but `python` in
+  # tests/); the packaged "binaries" run with the hosts' python3.
+  { echo '#!/usr/bin/env python3'; sed -e '1{/^#!/d}' -e "s/@KUBEEDGE_VERSION@/${v}/" "${DOUBLE}/keadm.py"; } \
+    > "${b}/keadm-${v}-linux-amd64/keadm/keadm"
+  { echo '#!/usr/bin/env python3'; sed -e '1{/^#!/d}' -e "s/@KUBEEDGE_VERSION@/${v}/" "${DOUBLE}/edgecore.py"; } \
+    > "${b}/kubeedge-${v}-linux-amd64/edge/edgecore"
   chmod 755 "${b}/keadm-${v}-linux-amd64/keadm/keadm" "${b}/kubeedge-${v}-linux-amd64/edge/edgecore"
   echo "$v" > "${b}/keadm-${v}-linux-amd64/version"
   echo "$v" > "${b}/kubeedge-${v}-linux-amd64/version"
