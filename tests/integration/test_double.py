@@ -141,6 +141,7 @@ def test_version_output_formats(keadm_of, version):
     real = REAL_HELP / version / "version-json.stdout"
     if real.exists():
         assert sorted(json.loads(real.read_text())) == sorted(data)
+
         def mask(text):
             return re.sub(r'(GitCommit|BuildDate|GoVersion):"[^"]*"', r'\1:""', text)
         assert mask(r.stdout) == mask((REAL_HELP / version / "version.stdout").read_text())
