@@ -36,6 +36,14 @@ except ImportError:  # pragma: no cover - exercised only without the library
         body = None
 
 
+try:
+    # Connection failures below the API (refused, reset, TLS) surface as this.
+    from urllib3.exceptions import HTTPError as TransportError  # pylint: disable=unused-import
+except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
+    class TransportError(Exception):  # type: ignore[no-redef]
+        """Placeholder when urllib3 is missing."""
+
+
 K8S_AUTH_ARG_SPEC = dict(
     kubeconfig=dict(type='path', fallback=(env_fallback, ['K8S_AUTH_KUBECONFIG'])),
     context=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_CONTEXT'])),

@@ -238,6 +238,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edge.cluster.plugins.module_utils.k8s_client import (
     ApiException,
+    TransportError,
     api_error_message,
     auth_arg_spec,
     get_api_client,
@@ -248,12 +249,6 @@ try:
     from kubernetes.client import CoreV1Api, V1ObjectMeta, V1Secret
 except ImportError:  # pragma: no cover - get_api_client reports the missing library
     CoreV1Api = V1ObjectMeta = V1Secret = None
-
-try:
-    from urllib3.exceptions import HTTPError as Urllib3HTTPError
-except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
-    class Urllib3HTTPError(Exception):
-        """Placeholder when urllib3 is missing."""
 
 CREATE_ATTEMPTS = 5
 
@@ -283,7 +278,7 @@ class BootstrapTokenManager(object):
             return func(*args, **kwargs)
         except ApiException as exc:
             raise TokenModuleError(api_error_message(exc, what))
-        except (Urllib3HTTPError, OSError) as exc:
+        except (TransportError, OSError) as exc:
             raise TokenModuleError(api_error_message(exc, what))
 
     # ---------------------------------------------------------------- tokens
@@ -323,7 +318,7 @@ class BootstrapTokenManager(object):
                     last_conflict = exc
                     continue
                 raise TokenModuleError('Cannot create %s' % api_error_message(exc, what), secrets=[token_secret])
-            except (Urllib3HTTPError, OSError) as exc:
+            except (TransportError, OSError) as exc:
                 raise TokenModuleError(api_error_message(exc, what), secrets=[token_secret])
             return dict(name=name, token_id=token_id, token_secret=token_secret, expires_at=expires_at)
         raise TokenModuleError('Cannot create a bootstrap token Secret: %d random token ids were all taken (%s).'
@@ -343,7 +338,7 @@ class BootstrapTokenManager(object):
                 self.warn('Skipping the CA in %s: %s' % (what, api_error_message(exc, what)))
                 return None
             raise TokenModuleError(api_error_message(exc, what))
-        except (Urllib3HTTPError, OSError) as exc:
+        except (TransportError, OSError) as exc:
             raise TokenModuleError(api_error_message(exc, what))
 
     def ca_sources(self):
@@ -434,7 +429,7 @@ class BootstrapTokenManager(object):
                     if exc.status != 404:
                         raise TokenModuleError('Cannot delete %s' % api_error_message(
                             exc, 'Secret %s/%s' % (bt.SECRET_NAMESPACE, name)))
-                except (Urllib3HTTPError, OSError) as exc:
+                except (TransportError, OSError) as exc:
                     raise TokenModuleError(api_error_message(exc, 'Secret %s/%s' % (bt.SECRET_NAMESPACE, name)))
         return dict(changed=bool(names), deleted=names)
 

@@ -257,6 +257,7 @@ from ansible_collections.edge.cluster.plugins.module_utils.affinity import (
 )
 from ansible_collections.edge.cluster.plugins.module_utils.k8s_client import (
     ApiException,
+    TransportError,
     api_error_message,
     auth_arg_spec,
     get_api_client,
@@ -264,10 +265,8 @@ from ansible_collections.edge.cluster.plugins.module_utils.k8s_client import (
 
 try:
     from kubernetes import client as k8s_client
-    from urllib3.exceptions import HTTPError as TransportError
 except ImportError:  # pragma: no cover - get_api_client reports the missing library
     k8s_client = None
-    TransportError = OSError
 
 PAGE_SIZE = 500
 FIELD_MANAGER = 'edge.cluster.daemonset_edge_affinity'

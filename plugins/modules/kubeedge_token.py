@@ -163,6 +163,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edge.cluster.plugins.module_utils.k8s_client import (
     ApiException,
+    TransportError,
     api_error_message,
     auth_arg_spec,
     get_api_client,
@@ -180,12 +181,6 @@ try:
     from kubernetes.client import CoreV1Api
 except ImportError:  # pragma: no cover - get_api_client reports the missing library
     CoreV1Api = None
-
-try:
-    from urllib3.exceptions import HTTPError as Urllib3HTTPError
-except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
-    class Urllib3HTTPError(Exception):
-        """Placeholder when urllib3 is missing."""
 
 
 class TokenModuleError(Exception):
@@ -225,7 +220,7 @@ class KubeEdgeTokenReader(object):
             except ApiException as exc:
                 if exc.status != 404:
                     raise TokenModuleError(api_error_message(exc, self.what))
-            except (Urllib3HTTPError, OSError) as exc:
+            except (TransportError, OSError) as exc:
                 raise TokenModuleError(api_error_message(exc, self.what))
             now = self.clock()
             if now >= deadline:
