@@ -93,6 +93,8 @@ CASES = [
     ("token two-part jwt", {"edgenode_token": "ab" * 32 + ".eyJh.eyJi"}, ["token is malformed"]),
     ("cloud unreachable", {"edgenode_cloudhub_port": 1}, ["not reachable", "port(s)", "1"]),
     ("bad hub protocol", {"edgenode_hub_protocol": "http"}, ["edgenode_hub_protocol", "http"]),
+    ("systemd cgroups with keadm 1.13.1 on containerd", {"edgenode_cgroup_driver": "systemd"},
+     ["v1.13.1 cannot join a containerd host with the systemd cgroup driver", "edgenode_cgroup_driver=cgroupfs"]),
 ]
 
 
@@ -158,3 +160,18 @@ def test_url_method_without_checksum_is_refused(run_playbook, systemd_host, good
     assert res.rc != 0, res
     assert "keadm_checksum" in res.stdout and "nothing is installed unchecked" in res.stdout
     assert systemd_host.changed_since_marker() == []
+
+
+def test_empty_management_directory_is_not_a_leftover(run_playbook, systemd_host, good_vars):
+    """A real `keadm reset` (<= v1.19) empties /etc/kubeedge and keeps it; keadm accepts that."""
+    systemd_host.sh("mkdir -p /etc/kubeedge")
+    try:
+        extra = dict(good_vars, edgenode_manage_runtime=False, edgenode_firewall="none",
+                     edgenode_manage_nsswitch=False, edgenode_ip_forward=False)
+        res = run_role(run_playbook, systemd_host, extra)
+        assert res.rc != 0, res
+        assert "has leftovers of an earlier KubeEdge join" not in res.stdout
+        # preflight passed: the run stopped at the next guard, keadm's checksum rule
+        assert "nothing is installed unchecked" in res.stdout
+    finally:
+        systemd_host.sh("rm -rf /etc/kubeedge")
