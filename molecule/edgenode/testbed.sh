@@ -13,6 +13,21 @@ case "${1:-}" in
     "${tb}/cloudcore-double.sh" start >/dev/null
     eval "$("${tb}/cloudcore-double.sh" env)"
     eval "$("${tb}/controlplane.sh" env)"
+    # A clean slate: Nodes of an earlier run must not satisfy this run's checks.
+    python3 - "$KUBECONFIG" "${root}/molecule/edgenode/molecule.yml" >&2 <<'PY'
+import sys
+import yaml
+from kubernetes import client, config
+config.load_kube_config(config_file=sys.argv[1])
+api = client.CoreV1Api()
+for platform in yaml.safe_load(open(sys.argv[2]))["platforms"]:
+    try:
+        api.delete_node(platform["name"])
+        print("deleted Node %s of an earlier run" % platform["name"])
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+PY
     echo "export KUBECONFIG=${KUBECONFIG}"
     echo "export EDGE_CLOUDCORE_ADDRESS=${CLOUDCORE_ADDRESS}"
     echo "export EDGE_ARTIFACTS_DIR=${art}"

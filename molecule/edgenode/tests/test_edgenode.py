@@ -120,7 +120,9 @@ def test_node_ready_with_edge_role(host):
     config.load_kube_config(config_file=os.environ["KUBECONFIG"])
     node = client.CoreV1Api().read_node(host.backend.get_hostname())
     assert "node-role.kubernetes.io/edge" in node.metadata.labels
-    assert node.metadata.labels.get("edge.cluster/test") == "molecule"
+    name = host.backend.get_hostname()
+    expected = None if name == "edge-bullseye-docker" else "molecule"   # that host joins with no extra labels
+    assert node.metadata.labels.get("edge.cluster/test") == expected
     # keadm gets exactly the labels asked for (no stray "None" from an empty value)
     assert "None" not in node.metadata.labels
     ready = [c for c in node.status.conditions if c.type == "Ready"]
