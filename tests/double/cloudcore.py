@@ -12,6 +12,7 @@ heartbeats. See tests/double/README.md.
 
 import argparse
 import base64
+import ctypes
 import datetime
 import hashlib
 import hmac
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import socketserver
 import ssl
 import sys
@@ -28,7 +30,8 @@ import threading
 import time
 
 VERSION = os.environ.get("CLOUDCORE_DOUBLE_VERSION", "v1.13.1")
-NAMESPACE = "kubeedge"
+# CLOUDCORE_DOUBLE_NAMESPACE: test-only knob (the real cloudcore always uses kubeedge).
+NAMESPACE = os.environ.get("CLOUDCORE_DOUBLE_NAMESPACE", "kubeedge")
 TOKEN_SECRET, TOKEN_KEY = "tokensecret", "tokendata"
 CA_SECRET, CA_KEY, CA_KEY_KEY = "casecret", "cadata", "cakeydata"
 CC_SECRET, CC_KEY, CC_KEY_KEY = "cloudcoresecret", "cloudcoredata", "cloudcorekeydata"
@@ -384,8 +387,85 @@ def serve(cc, kind, host, port):
     return srv
 
 
+def set_process_name(name):
+    """Look like a process called `name` (comm and argv[0]): keadm init checks `pidof cloudcore`,
+    `ss -p` shows the listener as cloudcore."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, ctypes.c_char_p(name.encode()), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+    try:
+        stat = open("/proc/self/stat").read()
+        fields = stat[stat.rindex(")") + 2:].split()
+        arg_start, arg_end = int(fields[45]), int(fields[46])
+        new = name.encode() + b"\0"
+        if len(new) <= arg_end - arg_start:
+            with open("/proc/self/mem", "r+b", buffering=0) as mem:
+                mem.seek(arg_start)
+                mem.write(new + b"\0" * (arg_end - arg_start - len(new)))
+    except (OSError, ValueError, IndexError):
+        pass
+
+
+def read_config(path):
+    """The parts of a real cloudcore.yaml (--config) the double uses.
+
+    Returns a dict of argparse defaults: kubeconfig, advertise addresses, bind
+    addresses and ports of websocket/https, and the cloudStream ports when enabled.
+    """
+    import yaml
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f) or {}
+    except OSError as exc:
+        raise SystemExit("config: Required value: config file %s not exist: %s" % (path, exc))
+    except yaml.YAMLError as exc:
+        raise SystemExit("failed to unmarshal config file %s: %s" % (path, exc))
+    mods = cfg.get("modules") or {}
+    hub = mods.get("cloudHub") or {}
+    ws = hub.get("websocket") or {}
+    https = hub.get("https") or {}
+    stream = mods.get("cloudStream") or {}
+    out = {
+        "kubeconfig": (cfg.get("kubeAPIConfig") or {}).get("kubeConfig") or None,
+        "advertise_address": [str(a) for a in hub.get("advertiseAddress") or [] if a],
+        "cloudhub_port": int(ws.get("port", 10000)),
+        "https_port": int(https.get("port", 10002)),
+        "hub_bind": ws.get("address") or "0.0.0.0",
+        "https_bind": https.get("address") or "0.0.0.0",
+        "stream_ports": [int(stream.get("streamPort", 10003)), int(stream.get("tunnelPort", 10004))]
+        if stream.get("enable") else [],
+    }
+    if ws.get("enable") is False:
+        out["cloudhub_port"] = 0
+    return out
+
+
+def serve_plain(host, port):
+    """cloudStream's stream/tunnel ports: the double only accepts and closes connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(16)
+
+    def loop():
+        while True:
+            try:
+                conn, _ = sock.accept()
+                conn.close()
+            except OSError:
+                return
+    threading.Thread(target=loop, name="stream-%d" % port, daemon=True).start()
+    log.info("cloudstream listening on %s:%d", host, port)
+    return sock
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="cloudcore", description="KubeEdge cloudcore test double")
+    p.add_argument("--config", default=None,
+                   help="a cloudcore.yaml (kubeAPIConfig.kubeConfig, cloudHub advertiseAddress/ports, cloudStream); "
+                        "command-line flags win over it")
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     p.add_argument("--advertise-address", action="append", default=None,
                    help="address(es) put in the server certificate; the first is also the bind address")
@@ -396,19 +476,42 @@ def main(argv=None):
     p.add_argument("--node-grace-seconds", type=float, default=40)
     p.add_argument("--token-refresh-hours", type=float, default=12)
     p.add_argument("--version", action="store_true", help="print the version and exit (double only)")
+    raw = argv if argv is not None else sys.argv[1:]
     args = p.parse_args(argv)
     if args.version:
         print("KubeEdge %s" % VERSION)
         return 0
+    hub_host = https_host = None
+    stream_ports = []
+    if args.config:
+        conf = read_config(args.config)
+        given = {a.split("=")[0] for a in raw if a.startswith("--")}
+        if "--kubeconfig" not in given and conf["kubeconfig"]:
+            args.kubeconfig = conf["kubeconfig"]
+        if "--advertise-address" not in given and conf["advertise_address"]:
+            args.advertise_address = conf["advertise_address"]
+        if "--cloudhub-port" not in given:
+            args.cloudhub_port = conf["cloudhub_port"]
+        if "--https-port" not in given:
+            args.https_port = conf["https_port"]
+        if "--bind-address" not in given:
+            hub_host, https_host = conf["hub_bind"], conf["https_bind"]
+        stream_ports = conf["stream_ports"]
+        if "--state-dir" not in given:
+            args.state_dir = "/var/lib/kubeedge/cloudcore-double"
     if not args.kubeconfig:
         p.error("--kubeconfig (or KUBECONFIG) is required")
     args.advertise_address = args.advertise_address or ["127.0.0.1"]
     host = args.bind_address or args.advertise_address[0]
+    set_process_name("cloudcore")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cc = CloudCore(args)
     cc.prepare()
-    serve(cc, "https", host, args.https_port)
-    serve(cc, "cloudhub", host, args.cloudhub_port)
+    serve(cc, "https", https_host or host, args.https_port)
+    if args.cloudhub_port:
+        serve(cc, "cloudhub", hub_host or host, args.cloudhub_port)
+    for port in stream_ports:
+        serve_plain(hub_host or host, port)
     threading.Thread(target=cc.monitor, daemon=True).start()
     threading.Thread(target=cc.token_loop, daemon=True).start()
     stop = threading.Event()

@@ -796,6 +796,8 @@ def cmd_reset(args):
     if args and args[0] in ("edge", "cloud") and mnr >= 17:
         sub, args = args[0], args[1:]
     table = reset_flags(sub=sub)
+    if sub == "cloud":
+        table = {"force": ("", "bool", False), "kube-config": ("", "string", DEFAULT_KUBECONFIG)}
     table.update(global_flags())
     name = "reset" + (" " + sub if sub else "")
     try:
@@ -806,10 +808,12 @@ def cmd_reset(args):
         sys.stdout.write(usage_text(name, table))
         return 0
     if sub == "cloud":
-        fail("keadm double: 'reset cloud' is not implemented")
+        return reset_cloud(opts, sub)
     if sub is None and mnr >= 23:
         print("WARNING: 'keadm reset' is no longer supported after version v1.22.\n"
               "You must use the third-level command 'keadm reset cloud' or 'keadm reset edge'.")
+    if sub is None and cloud_running(opts["kube-config"]):
+        return reset_cloud(opts, sub)
     if not pidof("edgecore"):
         if sub == "edge":
             print("None of EdgeCore components are running in this host, exit")
@@ -848,12 +852,575 @@ def cmd_reset(args):
 
 
 # --------------------------------------------------------------------------
+# cloud side: init, gettoken, reset cloud
+#
+# Needs the `kubernetes` (and `yaml`) Python packages on the cloud host
+# (Debian: python3-kubernetes); the edge side above stays stdlib-only.
+# `keadm init` of KubeEdge >= 1.11 installs the cloudcore Helm chart; the double
+# creates the chart's objects itself and records a Helm release Secret. With no
+# kubelet in the test bed, it then runs the cloudcore double on this host as the
+# Deployment's hostNetwork pod would (transient systemd unit cloudcore-keadm).
+# KEADM_DOUBLE_NAMESPACE: test-only knob so that tests of the double do not touch the
+# shared kubeedge namespace (the real keadm always uses kubeedge).
+CLOUD_NS = os.environ.get("KEADM_DOUBLE_NAMESPACE", "kubeedge")
+RELEASE = "cloudcore"
+RELEASE_SECRET = "sh.helm.release.v1.cloudcore.v1"
+CLOUDCORE_DOUBLE = os.environ.get("KEADM_DOUBLE_CLOUDCORE", "/usr/local/lib/keadm-double/cloudcore.py")
+CLOUD_STATE = "/var/lib/keadm-double/cloudcore"
+CLOUD_UNIT = "cloudcore-keadm"
+DEFAULT_KUBECONFIG = "/root/.kube/config"
+CHART_LABELS = {"k8s-app": "kubeedge", "kubeedge": "cloudcore"}
+# Cluster-scoped objects (ClusterRole/Binding) are named cloudcore like the chart's;
+# under the test-only namespace knob they get a suffix so tests do not collide.
+CLUSTER_NAME = "cloudcore" if CLOUD_NS == "kubeedge" else "cloudcore-" + CLOUD_NS
+
+
+def init_flags(mnr=None):
+    mnr = minor() if mnr is None else mnr
+    flags = {
+        "advertise-address": ("", "string", ""),
+        "dry-run": ("d", "bool", False),
+        "external-helm-root": ("", "string", ""),
+        "files": ("f", "string", ""),
+        "force": ("", "bool", False),
+        "kube-config": ("", "string", DEFAULT_KUBECONFIG),
+        "kubeedge-version": ("", "string", ""),
+        "manifests": ("", "string", ""),
+        "profile": ("", "string", ""),
+        "set": ("", "stringArray", []),
+    }
+    if mnr >= 17:
+        flags["image-repository"] = ("", "string", "")
+    return flags
+
+
+def chart_values(version):
+    """The cloudcore chart's default values the double uses (tag = version)."""
+    return {
+        "appVersion": version.lstrip("v"),
+        "cloudCore": {
+            "replicaCount": 1, "hostNetWork": True,
+            "image": {"repository": "kubeedge/cloudcore", "tag": version, "pullPolicy": "IfNotPresent"},
+            "labels": dict(CHART_LABELS),
+            "modules": {
+                "cloudHub": {"advertiseAddress": [""], "dnsNames": [""], "nodeLimit": 1000,
+                             "websocket": {"enable": True},
+                             "quic": {"enable": False, "maxIncomingStreams": 10000},
+                             "https": {"enable": True}},
+                "cloudStream": {"enable": True},
+                "dynamicController": {"enable": False},
+                "router": {"enable": False},
+            },
+            "service": {"enable": True, "type": "NodePort", "cloudhubNodePort": 30000, "cloudhubQuicNodePort": 30001,
+                        "cloudhubHttpsNodePort": 30002, "cloudstreamNodePort": 30003, "tunnelNodePort": 30004},
+        },
+        "iptablesManager": {"enable": True, "mode": "internal"},
+    }
+
+
+def typed(value):
+    """helm strvals typing of a --set value."""
+    if value in ("true", "false"):
+        return value == "true"
+    if value == "null":
+        return None
+    if re.match(r"^-?(0|[1-9][0-9]*)$", value):
+        return int(value)
+    return value
+
+
+def split_set(text):
+    """Split `a=1,b[0]=x\\,y` on unescaped commas (helm --set)."""
+    items, cur, esc = [], "", False
+    for ch in text:
+        if esc:
+            cur += ch
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif ch == ",":
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    items.append(cur)
+    return [i for i in items if i]
+
+
+def apply_helm_set(values, item):
+    key, eq, raw = item.partition("=")
+    if not eq:
+        raise KeadmError("failed parsing --set data: key \"%s\" has no value" % key)
+    parts = []
+    for seg in key.split("."):
+        m = re.match(r"^([^\[]+)((\[\d+\])*)$", seg)
+        if not m:
+            raise KeadmError("failed parsing --set data: key \"%s\" is not valid" % key)
+        parts.append(m.group(1))
+        parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2) or ""))
+    cur = values
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        nxt = None if last else ([] if isinstance(parts[i + 1], int) else {})
+        if isinstance(part, int):
+            while len(cur) <= part:
+                cur.append(None)
+            if last:
+                cur[part] = typed(raw)
+            else:
+                if not isinstance(cur[part], type(nxt)):
+                    cur[part] = nxt
+                cur = cur[part]
+        else:
+            if last:
+                cur[part] = typed(raw)
+            else:
+                if not isinstance(cur.get(part), type(nxt)):
+                    cur[part] = nxt
+                cur = cur[part]
+
+
+def cloudcore_yaml(values):
+    """cloudcore.yaml of the chart's ConfigMap (same keys and fixed ports as the chart)."""
+    cc = values["cloudCore"]["modules"]
+    hub = cc["cloudHub"]
+    cfg = {
+        "apiVersion": "cloudcore.config.kubeedge.io/v1alpha2",
+        "kind": "CloudCore",
+        "kubeAPIConfig": {"kubeConfig": "", "master": ""},
+        "modules": {
+            "cloudHub": {
+                "advertiseAddress": [a for a in hub.get("advertiseAddress") or [] if a is not None],
+                "dnsNames": [a for a in hub.get("dnsNames") or [] if a is not None],
+                "nodeLimit": hub.get("nodeLimit"),
+                "tlsCAFile": "/etc/kubeedge/ca/rootCA.crt",
+                "tlsCertFile": "/etc/kubeedge/certs/edge.crt",
+                "tlsPrivateKeyFile": "/etc/kubeedge/certs/edge.key",
+                "unixsocket": {"address": "unix:///var/lib/kubeedge/kubeedge.sock", "enable": True},
+                "websocket": {"address": "0.0.0.0", "enable": hub["websocket"]["enable"], "port": 10000},
+                "quic": {"address": "0.0.0.0", "enable": hub["quic"]["enable"],
+                         "maxIncomingStreams": hub["quic"]["maxIncomingStreams"], "port": 10001},
+                "https": {"address": "0.0.0.0", "enable": hub["https"]["enable"], "port": 10002},
+            },
+            "cloudStream": {"enable": cc["cloudStream"]["enable"], "streamPort": 10003, "tunnelPort": 10004},
+            "dynamicController": {"enable": cc["dynamicController"]["enable"]},
+            "router": {"enable": cc["router"]["enable"]},
+            "iptablesManager": {"enable": values["iptablesManager"]["enable"],
+                                "mode": values["iptablesManager"]["mode"]},
+        },
+    }
+    import yaml
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False)
+
+
+def kube(kubeconfig, wrap=""):
+    """A kubernetes ApiClient for --kube-config, with keadm's error texts."""
+    from kubernetes import client, config
+    if not os.path.exists(kubeconfig):
+        raise KeadmError("%sfailed to build config, err: stat %s: no such file or directory" % (wrap, kubeconfig))
+    try:
+        api = config.new_client_from_config(config_file=kubeconfig)
+    except Exception as exc:  # noqa: BLE001 - any loader error is keadm's "failed to build config"
+        raise KeadmError("%sfailed to build config, err: %s" % (wrap, exc))
+    return api, client
+
+
+def go_dial_error(url, exc):
+    """Connection errors in the words of Go's net/http (what keadm prints)."""
+    text = str(exc)
+    hostport = re.sub(r"^https?://", "", url).split("/")[0]
+    if "Connection refused" in text:
+        return "dial tcp %s: connect: connection refused" % hostport
+    if "timed out" in text:
+        return "dial tcp %s: i/o timeout" % hostport
+    if "No route to host" in text:
+        return "dial tcp %s: connect: no route to host" % hostport
+    return str(getattr(exc, "reason", exc))
+
+
+def k8s_version(api, client, wrap=""):
+    try:
+        info = client.VersionApi(api).get_code(_request_timeout=32)
+    except Exception as exc:  # noqa: BLE001
+        host = api.configuration.host
+        reason = go_dial_error(host, exc)
+        raise KeadmError("%sfailed to get the version of K8s master, please check whether K8s was successfully "
+                         "installed, err: Get \"%s/version?timeout=32s\": %s" % (wrap, host, reason))
+    mnr = int(re.match(r"\d*", info.minor).group(0) or 0)
+    if mnr < 11:
+        raise KeadmError("%syour minor version of K8s is lower than 11, please reinstall newer version" % wrap)
+    return info.git_version
+
+
+def helm_meta(name, namespace=None, labels=None, annotations=None):
+    meta = {"name": name,
+            "labels": dict(labels or {}, **{"app.kubernetes.io/managed-by": "Helm"}),
+            "annotations": dict(annotations or {}, **{"meta.helm.sh/release-name": RELEASE,
+                                                      "meta.helm.sh/release-namespace": CLOUD_NS})}
+    if namespace:
+        meta["namespace"] = namespace
+    return meta
+
+
+def stream_certs():
+    """stream.crt/stream.key/streamCA.crt of the chart's Secret (helm genCA/genSignedCert)."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        return {}
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def build(cn, key, issuer, issuer_key, ca):
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+             .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=36500))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        return b.sign(issuer_key, hashes.SHA256())
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cloudcore")])
+    ca = build("cloudcore", ca_key, ca_name, ca_key, True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    crt = build("cloudcore", key, ca_name, ca_key, False)
+    pem = serialization.Encoding.PEM
+    return {"streamCA.crt": ca.public_bytes(pem),
+            "stream.crt": crt.public_bytes(pem),
+            "stream.key": key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
+                                            serialization.NoEncryption())}
+
+
+def b64(data):
+    import base64
+    return base64.b64encode(data if isinstance(data, bytes) else data.encode()).decode()
+
+
+def chart_objects(values, image):
+    """The objects the cloudcore chart renders (ServiceAccount, RBAC, ConfigMap, Secret, Service, Deployment)."""
+    labels = values["cloudCore"]["labels"]
+    svc = values["cloudCore"]["service"]
+    ports = [("cloudhub", 10000, "cloudhubNodePort"), ("cloudhub-quic", 10001, "cloudhubQuicNodePort"),
+             ("cloudhub-https", 10002, "cloudhubHttpsNodePort"), ("cloudstream", 10003, "cloudstreamNodePort"),
+             ("tunnelport", 10004, "tunnelNodePort")]
+    objs = [
+        ("ServiceAccount", {"apiVersion": "v1", "kind": "ServiceAccount",
+                            "metadata": helm_meta("cloudcore", CLOUD_NS, labels)}),
+        ("ClusterRole", {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                         "metadata": helm_meta(CLUSTER_NAME, None, labels),
+                         "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+        ("ClusterRoleBinding", {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                                "metadata": helm_meta(CLUSTER_NAME, None, labels),
+                                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                            "name": CLUSTER_NAME},
+                                "subjects": [{"kind": "ServiceAccount", "name": "cloudcore",
+                                              "namespace": CLOUD_NS}]}),
+        ("ConfigMap", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": helm_meta("cloudcore", CLOUD_NS, labels),
+                       "data": {"cloudcore.yaml": cloudcore_yaml(values)}}),
+        ("Secret", {"apiVersion": "v1", "kind": "Secret", "metadata": helm_meta("cloudcore", CLOUD_NS, labels),
+                    "data": {k: b64(v) for k, v in stream_certs().items()}}),
+    ]
+    if svc.get("enable"):
+        objs.append(("Service", {
+            "apiVersion": "v1", "kind": "Service", "metadata": helm_meta("cloudcore", CLOUD_NS, labels),
+            "spec": {"type": svc.get("type", "NodePort"), "selector": labels,
+                     "ports": [dict({"name": n, "port": p, "targetPort": p, "protocol": "TCP"},
+                                    **({"nodePort": int(svc[k])} if svc.get("type", "NodePort") == "NodePort" else {}))
+                               for n, p, k in ports]}}))
+    objs.append(("Deployment", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": helm_meta("cloudcore", CLOUD_NS, labels),
+        "spec": {
+            "replicas": values["cloudCore"]["replicaCount"],
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "hostNetwork": bool(values["cloudCore"]["hostNetWork"]),
+                    "dnsPolicy": "ClusterFirstWithHostNet", "restartPolicy": "Always",
+                    "serviceAccount": "cloudcore", "serviceAccountName": "cloudcore",
+                    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [
+                            {"key": "node-role.kubernetes.io/edge", "operator": "DoesNotExist"}]}]}}},
+                    "containers": [{
+                        "name": "cloudcore", "image": image,
+                        "imagePullPolicy": values["cloudCore"]["image"]["pullPolicy"],
+                        "ports": [{"containerPort": p, "name": n, "protocol": "TCP"} for n, p, _ in ports],
+                        "securityContext": {"privileged": True},
+                        "volumeMounts": [{"name": "conf", "mountPath": "/etc/kubeedge/config"},
+                                         {"name": "certs", "mountPath": "/etc/kubeedge"},
+                                         {"name": "sock", "mountPath": "/var/lib/kubeedge"}],
+                    }],
+                    "volumes": [{"name": "conf", "configMap": {"name": "cloudcore"}},
+                                {"name": "certs", "secret": {"secretName": "cloudcore"}},
+                                {"name": "sock", "hostPath": {"path": "/var/lib/kubeedge",
+                                                              "type": "DirectoryOrCreate"}}],
+                },
+            },
+        }}))
+    return objs
+
+
+def create_or_replace(api, client, kind, body):
+    from kubernetes.client.rest import ApiException
+    core, apps, rbac = client.CoreV1Api(api), client.AppsV1Api(api), client.RbacAuthorizationV1Api(api)
+    name, ns = body["metadata"]["name"], body["metadata"].get("namespace")
+    ops = {
+        "ServiceAccount": (core.create_namespaced_service_account, core.replace_namespaced_service_account),
+        "ConfigMap": (core.create_namespaced_config_map, core.replace_namespaced_config_map),
+        "Secret": (core.create_namespaced_secret, core.replace_namespaced_secret),
+        "Service": (core.create_namespaced_service, None),
+        "Deployment": (apps.create_namespaced_deployment, apps.replace_namespaced_deployment),
+        "ClusterRole": (rbac.create_cluster_role, rbac.replace_cluster_role),
+        "ClusterRoleBinding": (rbac.create_cluster_role_binding, rbac.replace_cluster_role_binding),
+    }
+    create, replace = ops[kind]
+    try:
+        if ns:
+            create(ns, body)
+        else:
+            create(body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise KeadmError("failed to install release %s: %s %s: %s" % (RELEASE, kind, name, exc.reason))
+        annotations = {}
+        try:
+            read = {"ClusterRole": rbac.read_cluster_role, "ClusterRoleBinding": rbac.read_cluster_role_binding}
+            current = read[kind](name) if kind in read else None
+            annotations = (current.metadata.annotations or {}) if current else {}
+        except ApiException:
+            pass
+        if replace is None or (not ns and annotations.get("meta.helm.sh/release-name") != RELEASE):
+            raise KeadmError("rendered manifests contain a resource that already exists. Unable to continue with "
+                             "install: %s \"%s\" in namespace \"%s\" exists and cannot be imported into the current "
+                             "release" % (kind, name, ns or ""))
+        if ns:
+            replace(name, ns, body)
+        else:
+            replace(name, body)
+
+
+def release_secret(values, version, objs):
+    import gzip
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rel = {"name": RELEASE, "namespace": CLOUD_NS, "version": 1,
+           "info": {"first_deployed": now, "last_deployed": now, "status": "deployed",
+                    "description": "Install complete"},
+           "chart": {"metadata": {"name": "cloudcore", "version": version.lstrip("v"),
+                                  "appVersion": version.lstrip("v")}},
+           "config": values, "manifest": "\n---\n".join(json.dumps(o) for _, o in objs)}
+    data = b64(b64(gzip.compress(json.dumps(rel).encode())))
+    return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": RELEASE_SECRET, "namespace": CLOUD_NS,
+                         "labels": {"name": RELEASE, "owner": "helm", "status": "deployed", "version": "1"}},
+            "data": {"release": data}}
+
+
+def run_cloudcore_pod(kubeconfig, version):
+    """Start the cloudcore double as the Deployment's hostNetwork pod would run."""
+    if not os.path.exists(CLOUDCORE_DOUBLE):
+        return False
+    os.makedirs(CLOUD_STATE, mode=0o700, exist_ok=True)
+    argv = [sys.executable, CLOUDCORE_DOUBLE, "--config", os.path.join(CLOUD_STATE, "cloudcore.yaml"),
+            "--kubeconfig", kubeconfig, "--state-dir", CLOUD_STATE]
+    if has_systemd():
+        subprocess.run(["systemctl", "stop", CLOUD_UNIT], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["systemctl", "reset-failed", CLOUD_UNIT], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        subprocess.run(["systemd-run", "--unit=" + CLOUD_UNIT, "--description=cloudcore pod (keadm double)",
+                        "--property=Restart=always", "--property=RestartSec=2",
+                        "--setenv=CLOUDCORE_DOUBLE_VERSION=" + version,
+                        "--setenv=CLOUDCORE_DOUBLE_NAMESPACE=" + CLOUD_NS] + argv,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    else:
+        env = dict(os.environ, CLOUDCORE_DOUBLE_VERSION=version, CLOUDCORE_DOUBLE_NAMESPACE=CLOUD_NS)
+        with open(os.path.join(CLOUD_STATE, "cloudcore.log"), "ab") as logf:
+            subprocess.Popen(argv, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=env,
+                             start_new_session=True)
+    return True
+
+
+def stop_cloudcore_pod():
+    if has_systemd():
+        subprocess.run(["systemctl", "stop", CLOUD_UNIT], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["systemctl", "reset-failed", CLOUD_UNIT], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    subprocess.run(["pkill", "-x", "cloudcore"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def cmd_init(args):
+    mnr = minor()
+    table = init_flags()
+    table.update(global_flags())
+    try:
+        opts, pos, help_req, seen = parse_flags(args, table)
+    except FlagError as exc:
+        fail(str(exc), usage_text("init", table))
+    if help_req:
+        sys.stdout.write(usage_text("init", table))
+        return 0
+    wrap = "failed to verify k8s component installed, err: " if mnr >= 17 else ""
+    try:
+        # --force skips the "already running" check, as the real one does
+        if not opts["force"] and not opts["external-helm-root"] and pidof("cloudcore"):
+            raise KeadmError("CloudCore is already running on this node, please run reset to clean up first")
+        api, client = kube(opts["kube-config"], wrap)
+        k8s_version(api, client, wrap)
+        print("Kubernetes version verification passed, KubeEdge installation will start...")
+        version = opts["kubeedge-version"] or VERSION
+        profile = opts["profile"] or "version=" + VERSION
+        key, _, pval = profile.partition("=")
+        if key not in ("version", "iptablesMgrMode") and not (mnr >= 17 and key.endswith(".yaml")):
+            raise KeadmError("invalid profile key %s, err: profile %s not in version,iptablesMgrMode" % (key, key))
+        if key == "version" and pval:
+            if not pval.startswith("v"):
+                raise KeadmError("can not handle profile %s" % profile)
+            version = pval
+        values = chart_values(version)
+        if key == "iptablesMgrMode":
+            if pval not in ("internal", "external"):
+                raise KeadmError("can not handle profile %s" % profile)
+            values["iptablesManager"]["mode"] = pval
+        sets = []
+        for i, addr in enumerate(a for a in opts["advertise-address"].split(",") if a):
+            sets.append("cloudCore.modules.cloudHub.advertiseAddress[%d]=%s" % (i, addr))
+        for item in opts["set"]:
+            sets.extend(split_set(item))
+        for item in sets:
+            apply_helm_set(values, item)
+        repo = opts.get("image-repository") or ""
+        image = "%s:%s" % (values["cloudCore"]["image"]["repository"], values["cloudCore"]["image"]["tag"])
+        if repo:
+            image = "%s/cloudcore:%s" % (repo.rstrip("/"), values["cloudCore"]["image"]["tag"])
+        objs = chart_objects(values, image)
+        if opts["dry-run"]:
+            import yaml
+            for _, o in objs:
+                sys.stdout.write("---\n" + yaml.safe_dump(o, sort_keys=False))
+            return 0
+        from kubernetes.client.rest import ApiException
+        core = client.CoreV1Api(api)
+        try:
+            core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CLOUD_NS}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise KeadmError("failed to install release %s: create: namespaces \"%s\": %s"
+                                 % (RELEASE, CLOUD_NS, exc.reason))
+            ns = core.read_namespace(CLOUD_NS)
+            if ns.status.phase == "Terminating":
+                raise KeadmError("failed to install release %s: create: namespaces \"%s\" is being terminated"
+                                 % (RELEASE, CLOUD_NS))
+        try:
+            core.read_namespaced_secret(RELEASE_SECRET, CLOUD_NS)
+            raise KeadmError("cannot re-use a name that is still in use")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise KeadmError("failed to install release %s: %s" % (RELEASE, exc.reason))
+        for kind, body in objs:
+            create_or_replace(api, client, kind, body)
+        core.create_namespaced_secret(CLOUD_NS, release_secret(values, version, objs))
+        os.makedirs(CLOUD_STATE, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(CLOUD_STATE, "cloudcore.yaml"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(cloudcore_yaml(values))
+    except KeadmError as exc:
+        fail(str(exc))
+    run_cloudcore_pod(opts["kube-config"], values["cloudCore"]["image"]["tag"])
+    print("CLOUDCORE started")
+    print("=========CHART DETAILS=======")
+    print("NAME: %s" % RELEASE)
+    print("LAST DEPLOYED: %s" % datetime.datetime.now().strftime("%a %b %e %H:%M:%S %Y"))
+    print("NAMESPACE: %s" % CLOUD_NS)
+    print("STATUS: deployed")
+    print("REVISION: 1")
+    return 0
+
+
+def cmd_gettoken(args):
+    table = {"kube-config": ("", "string", DEFAULT_KUBECONFIG)}
+    table.update(global_flags())
+    try:
+        opts, _, help_req, _ = parse_flags(args, table)
+    except FlagError as exc:
+        fail(str(exc), usage_text("gettoken", table))
+    if help_req:
+        sys.stdout.write(usage_text("gettoken", table))
+        return 0
+    path = opts["kube-config"]
+    if not os.path.exists(path):
+        msg = "get kube config failed with error: stat %s: no such file or directory" % path
+        print("failed to get token, err is %s" % msg)
+        fail(msg, usage_text("gettoken", table))
+    from kubernetes.client.rest import ApiException
+    api, client = kube(path)
+    try:
+        secret = client.CoreV1Api(api).read_namespaced_secret("tokensecret", CLOUD_NS)
+    except ApiException as exc:
+        msg = "secrets \"tokensecret\" not found" if exc.status == 404 else str(exc.reason)
+        print("failed to get token, err is %s" % msg)
+        fail(msg, usage_text("gettoken", table))
+    except Exception as exc:  # noqa: BLE001 - connection errors
+        msg = "Get \"%s/api/v1/namespaces/%s/secrets/tokensecret\": %s" % (
+            api.configuration.host, CLOUD_NS, go_dial_error(api.configuration.host, exc))
+        print("failed to get token, err is %s" % msg)
+        fail(msg, usage_text("gettoken", table))
+    import base64
+    print(base64.b64decode((secret.data or {}).get("tokendata", "")).decode())
+    return 0
+
+
+def cloud_running(kubeconfig):
+    """Real keadm: any pod in namespace kubeedge. No kubelet here: the Deployment counts too."""
+    if not os.path.exists(kubeconfig):
+        klog("W", "common.go:159", "failed to check cloudcore is running: failed to create KubeClient, error: get kube "
+             "config failed with error: stat %s: no such file or directory" % kubeconfig)
+        return False
+    try:
+        api, client = kube(kubeconfig)
+        core = client.CoreV1Api(api)
+        if core.list_namespaced_pod(CLOUD_NS).items:
+            return True
+        return bool(client.AppsV1Api(api).list_namespaced_deployment(CLOUD_NS).items)
+    except Exception as exc:  # noqa: BLE001 - keadm only warns
+        klog("W", "common.go:159", "failed to check cloudcore is running: failed to query pods, error: %s"
+             % getattr(exc, "reason", exc))
+        return False
+
+
+def reset_cloud(opts, sub):
+    if sub == "cloud" and not cloud_running(opts["kube-config"]):
+        if sub == "cloud":
+            print("None of CloudCore components are running in this host, exit")
+        else:
+            print("None of KubeEdge components are running in this host, exit")
+        return 0
+    if not opts["force"]:
+        print("[reset] WARNING: Changes made to this host by 'keadm init' or 'keadm join' will be reverted.")
+        sys.stdout.write("[reset] Are you sure you want to proceed? [y/N]: ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() != "y":
+            fail("aborted reset operation")
+    from kubernetes.client.rest import ApiException
+    api, client = kube(opts["kube-config"])
+    try:
+        client.CoreV1Api(api).delete_namespace(CLOUD_NS)
+    except ApiException as exc:
+        if exc.status != 404:
+            fail("TearDown failed, err:fail to clean kubeedge namespace, err:%s" % exc.reason)
+    stop_cloudcore_pod()
+    for d in (KUBEEDGE_PATH, CLOUD_STATE):
+        shutil.rmtree(d, ignore_errors=True)
+    return 0
+
+
+# --------------------------------------------------------------------------
 def main(argv):
     if VERSION.startswith("@"):
         sys.stderr.write("keadm double: no version baked in (use tests/double/package.sh)\n")
         return 2
     if not argv or argv[0] in ("-h", "--help", "help"):
         sys.stdout.write("keadm (KubeEdge %s test double)\n\nUsage:\n  keadm [command]\n\nAvailable Commands:\n"
+                         "  gettoken    To get token for edge nodes to join the cluster\n"
+                         "  init        Bootstraps cloud component\n"
                          "  join        Bootstraps edge component\n  reset       Teardowns KubeEdge\n"
                          "  version     Print the version of keadm\n" % VERSION)
         return 0
@@ -864,6 +1431,10 @@ def main(argv):
         return cmd_reset(rest)
     if cmd == "version":
         return cmd_version(rest)
+    if cmd == "init":
+        return cmd_init(rest)
+    if cmd == "gettoken":
+        return cmd_gettoken(rest)
     if cmd.startswith("-"):
         fail("unknown flag: %s" % cmd.split("=")[0])
     sys.stderr.write("Error: unknown command \"%s\" for \"keadm\"\nRun 'keadm --help' for usage.\n" % cmd)
