@@ -10,13 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS_SH = REPO / "molecule" / "cloudcore" / "artifacts.sh"
-PLAY = """
-- name: Cloudcore role under test
-  hosts: all
-  gather_facts: true
-  roles:
-    - role: edge.cluster.cloudcore
-"""
+PLAYBOOK = Path(__file__).parent / "playbooks" / "cloudcore.yml"
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +30,8 @@ def artifacts(tmp_path_factory):
 
 
 @pytest.fixture
-def playbook(tmp_path):
-    p = tmp_path / "cloudcore.yml"
-    p.write_text(PLAY, encoding="utf-8")
-    return p
+def playbook():
+    return PLAYBOOK
 
 
 def converge(run_playbook, playbook, host, artifacts, version="v1.13.1", **extra):

@@ -11,13 +11,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS_SH = REPO / "molecule" / "cloudcore" / "artifacts.sh"
-PLAY = """
-- name: Cloudcore role under test
-  hosts: all
-  gather_facts: true
-  roles:
-    - role: edge.cluster.cloudcore
-"""
+PLAYBOOK = Path(__file__).parent / "playbooks" / "cloudcore.yml"
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +36,8 @@ def cloud_host(systemd_host, kubeconfig):
 
 
 @pytest.fixture
-def playbook(tmp_path):
-    p = tmp_path / "cloudcore.yml"
-    p.write_text(PLAY, encoding="utf-8")
-    return p
+def playbook():
+    return PLAYBOOK
 
 
 def cluster_state(api_client):
