@@ -99,10 +99,10 @@ do_start() {
   done
 
   log "starting kube-apiserver on ${ip}:${API_PORT}"
-  local audit_args=()
-  if [ -n "${EDGE_AUDIT_POLICY:-}" ]; then
-    audit_args=(--audit-policy-file="$EDGE_AUDIT_POLICY" --audit-log-path="${CP}/audit.log")
-  fi
+  # Every request is audited (Metadata level) to ${CP}/audit.log, so tests and
+  # benchmarks can count API requests; EDGE_AUDIT_POLICY overrides the policy.
+  local audit_args=(--audit-policy-file="${EDGE_AUDIT_POLICY:-${REPO_ROOT}/tests/testbed/audit-policy.yaml}"
+                    --audit-log-path="${CP}/audit.log" --audit-log-maxsize=200 --audit-log-maxbackup=3)
   start_bg kube-apiserver "${kdir}/bin/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
     --bind-address=0.0.0.0 --advertise-address="$ip" --secure-port="$API_PORT" \
