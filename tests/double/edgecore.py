@@ -329,6 +329,14 @@ def run(config_file):
     if errors:
         fatal("server.go:61", "[\n  %s\n]" % "\n  ".join(errors))
     klog("I", "server.go:102", "Version: %s" % VERSION)
+    # The real edgecore opens its sqlite database (database.dataSource) at
+    # start; keadm upgrade backs it up and fails when it is missing.
+    data_source = get(cfg, "database.dataSource") or "/var/lib/kubeedge/edgecore.db"
+    try:
+        os.makedirs(os.path.dirname(data_source) or "/", exist_ok=True)
+        open(data_source, "ab").close()
+    except OSError as exc:
+        fatal("dbm.go:0", "failed to init database %s: %s" % (data_source, exc))
 
     if not cert_ok(hub):
         apply_certs(hub, node_name)

@@ -812,6 +812,8 @@ def cmd_reset(args):
     if sub is None and mnr >= 23:
         print("WARNING: 'keadm reset' is no longer supported after version v1.22.\n"
               "You must use the third-level command 'keadm reset cloud' or 'keadm reset edge'.")
+    if sub == "edge" and mnr >= 20:
+        return reset_edge_v120(opts)
     if sub is None and cloud_running(opts["kube-config"]):
         return reset_cloud(opts, sub)
     if not pidof("edgecore"):
@@ -820,20 +822,16 @@ def cmd_reset(args):
         else:
             print("None of KubeEdge components are running in this host, exit")
         return 0
-    if not opts["force"]:
-        print("[reset] WARNING: Changes made to this host by 'keadm init' or 'keadm join' will be reverted.")
-        sys.stdout.write("[reset] Are you sure you want to proceed? [y/N]: ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() != "y":
-            fail("aborted reset operation")
+    confirm_reset(opts)
     if opts.get("pre-run"):
         run_script(opts["pre-run"])
-    # 1. stop edgecore and remove its service (only when it is an enabled unit)
+    # 1. stop edgecore (<=1.20: and remove its unit, only when it is an enabled unit;
+    #    1.21+ top-level reset: stop and disable only, the unit file stays)
     enabled = has_systemd() and subprocess.run(
         ["/bin/sh", "-c", "systemctl list-unit-files | grep enabled | grep edgecore"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
     if enabled:
-        rm = " && rm %s" % SERVICE_FILE if os.path.exists(SERVICE_FILE) else ""
+        rm = " && rm %s" % SERVICE_FILE if os.path.exists(SERVICE_FILE) and mnr <= 20 else ""
         try:
             sh("systemctl stop edgecore.service && systemctl disable edgecore.service%s && systemctl daemon-reload"
                % rm)
@@ -842,13 +840,401 @@ def cmd_reset(args):
     else:
         subprocess.run(["pkill", "-x", "edgecore"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print("edgecore is stopped")
-    # 2./3. clean the directories KubeEdge created
-    for d in (KUBEEDGE_PATH, LOG_PATH, SOCKET_PATH, EDGED_ROOT, "/var/lib/dockershim", "/var/run/kubernetes",
-              "/var/lib/cni"):
-        shutil.rmtree(d, ignore_errors=True)
+    if sub is None and mnr >= 17 and not os.path.exists(opts["kube-config"]):
+        # the real top-level reset of 1.17+ also runs the cloud teardown, which
+        # needs a kubeconfig: it fails here and skips the cleanup below
+        fail("TearDown failed, err:fail to clean kubeedge namespace, err:failed to create KubeClient, error: get "
+             "kube config failed with error: stat %s: no such file or directory" % opts["kube-config"],
+             usage_text(name, table))
+    # 2. remove the Kubernetes containers (kubeadm helper, needs crictl)
+    if not shutil.which("crictl"):
+        if mnr <= 16:
+            print("Failed to remove containers: exit status 1")
+        else:
+            print("Failed to remove containers: crictl is required by the container runtime: executable file "
+                  "not found in $PATH")
+    # 3. up to 1.19 the directories are emptied and kept (kubeadm CleanDir);
+    #    1.20+ removes them (stopping at the first missing one, like the real)
+    dirs = [KUBEEDGE_PATH, LOG_PATH, SOCKET_PATH, EDGED_ROOT]
+    if mnr <= 19:
+        for d in dirs + ["/var/lib/dockershim", "/var/run/kubernetes", "/var/lib/cni"]:
+            clean_dir(d)
+    else:
+        remove_dirs(dirs + ["/var/lib/kubelet"])
     if opts.get("post-run"):
         run_script(opts["post-run"])
     return 0
+
+
+def confirm_reset(opts):
+    if not opts["force"]:
+        print("[reset] WARNING: Changes made to this host by 'keadm init' or 'keadm join' will be reverted.")
+        sys.stdout.write("[reset] Are you sure you want to proceed? [y/N]: ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() != "y":
+            fail("aborted reset operation")
+
+
+def clean_dir(path):
+    """kubeadm's CleanDir: remove what is inside, keep the directory (nothing when missing)."""
+    if not os.path.isdir(path):
+        return
+    for entry in os.listdir(path):
+        full = os.path.join(path, entry)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, ignore_errors=True)
+        else:
+            try:
+                os.remove(full)
+            except OSError:
+                pass
+
+
+def remove_dirs(dirs):
+    """1.20+ CleanDirectories: RemoveAll each, but return at the first one that does not exist."""
+    for d in dirs:
+        if not os.path.exists(d):
+            return
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def reset_edge_v120(opts):
+    """`keadm reset edge` of 1.20+: no "is anything running" check, always idempotent, rc 0."""
+    step = Step()
+    if opts.get("pre-run"):
+        step.printf("executing pre-run script: %s" % opts["pre-run"], "reset_others.go:0")
+        run_script(opts["pre-run"])
+    confirm_reset(opts)
+    step.printf("clean up static pods", "reset_others.go:83")
+    if not os.path.exists(CONFIG_FILE):
+        klog("W", "reset_others.go:86", "failed to parse edgecore configuration, skip cleaning up static pods, err: "
+             "failed to read configfile %s, err: open %s: no such file or directory" % (CONFIG_FILE, CONFIG_FILE))
+    step.printf("kill edgecore and remove edgecore service", "reset_others.go:98")
+    if has_systemd() and os.path.exists(SERVICE_FILE):
+        subprocess.run(["systemctl", "stop", "edgecore.service"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        subprocess.run(["systemctl", "disable", "edgecore.service"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        os.remove(SERVICE_FILE)
+        subprocess.run(["systemctl", "daemon-reload"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elif has_systemd():
+        klog("W", "reset_others.go:161", "failed to remove edgecore service, err: remove %s: no such file or "
+             "directory" % SERVICE_FILE)
+    step.printf("clean up containers managed by KubeEdge", "reset_others.go:102")
+    if not shutil.which("crictl"):
+        klog("W", "reset_others.go:104", "failed to clean up containers, err: crictl is required by the container "
+             "runtime: executable file not found in $PATH")
+    step.printf("clean up dirs created by KubeEdge", "reset_others.go:106")
+    remove_dirs([KUBEEDGE_PATH, LOG_PATH, SOCKET_PATH, EDGED_ROOT, "/var/lib/kubelet"])
+    if opts.get("post-run"):
+        step.printf("executing post-run script: %s" % opts["post-run"], "reset_others.go:0")
+        try:
+            run_script(opts["post-run"])
+        except KeadmError as exc:
+            klog("W", "reset_others.go:0", str(exc))
+    klog("I", "reset_others.go:122", "reset edge node successfully!")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# upgrade (edge): `keadm upgrade` up to 1.15, `keadm upgrade [edge]` 1.16-1.20,
+# `keadm upgrade edge` 1.21+
+UPGRADE_PATH = "/etc/kubeedge/upgrade/"
+BACKUP_PATH = "/etc/kubeedge/backup/"
+IDEMPOTENCY_RECORD = "/etc/kubeedge/idempotency_record"
+UPGRADE_REPORT = "/etc/kubeedge/upgrade_report.json"
+# `--toVersion` defaults printed by the real --help (keadm's DefaultKubeEdgeVersion)
+UPGRADE_DEFAULT_TO = {13: "v1.12.0", 14: "v1.14.0", 15: "v1.14.0", 16: "v1.15.1", 17: "v1.15.1", 18: "v1.15.1",
+                      19: "v1.18.0", 20: "v1.20.0", 21: "v1.21.0", 22: "v1.22.0", 23: "v1.23.0"}
+
+
+def upgrade_flags(mnr=None):
+    mnr = minor() if mnr is None else mnr
+    to = UPGRADE_DEFAULT_TO.get(mnr, VERSION)
+    config = ("", "string", CONFIG_FILE)
+    if mnr >= 21:
+        return {"config": config, "force": ("", "bool", False),
+                "image": ("", "string", "kubeedge/installation-package"), "image-digest": ("", "string", ""),
+                "pre-run": ("", "string", ""), "post-run": ("", "string", ""), "toVersion": ("", "string", to)}
+    flags = {"config": config, "fromVersion": ("", "string", ""), "historyID": ("", "string", ""),
+             "image": ("", "string", ""), "toVersion": ("", "string", to), "upgradeID": ("", "string", "")}
+    if mnr >= 16:
+        flags["disable-backup"] = ("", "bool", False)
+        flags["type"] = ("", "string", "upgrade")
+    if mnr >= 20:
+        flags["pre-run"] = ("", "string", "")
+        flags["post-run"] = ("", "string", "")
+    return flags
+
+
+def copy_file(src, dst):
+    """Go's copy helper of keadm upgrade: regular files only, keeps the mode."""
+    st = os.stat(src)
+    if not os.path.isfile(src):
+        raise KeadmError("%s is not a regular file" % src)
+    with open(src, "rb") as f:
+        data = f.read()
+    fd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_TRUNC, st.st_mode & 0o7777)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def go_stat_error(path):
+    return "stat %s: no such file or directory" % path
+
+
+def upgrade_runtime(cfg):
+    tailored = cfg.get("modules.edged.tailoredKubeletConfig.containerRuntimeEndpoint") or ""
+    if minor() >= 21:
+        endpoint = tailored
+    else:
+        endpoint = cfg.get("modules.edged.remoteRuntimeEndpoint") or tailored
+    if not endpoint:
+        raise KeadmError('unable to determine image API version: rpc error: code = Unavailable desc = connection '
+                         'error: desc = "transport: Error while dialing dial unix: missing address"')
+    runtimetype = cfg.get("modules.edged.containerRuntime", "remote") if minor() <= 15 else "remote"
+    return select_runtime(endpoint, runtimetype)
+
+
+def kill_edgecore_for_upgrade():
+    """KillKubeEdgeBinary: stop the service (<=1.20: disable and remove its unit too) or pkill."""
+    running = has_systemd() and subprocess.run(["systemctl", "is-active", "--quiet", "edgecore"]).returncode == 0
+    if running:
+        if minor() <= 20:
+            rm = " && sudo rm %s" % SERVICE_FILE if os.path.exists(SERVICE_FILE) else ""
+            sh("sudo systemctl stop edgecore.service && sudo systemctl disable edgecore.service %s && "
+               "sudo systemctl daemon-reload" % rm)
+        else:
+            sh("sudo systemctl stop edgecore.service && sudo systemctl disable edgecore.service")
+    else:
+        subprocess.run(["pkill", "edgecore"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if minor() >= 21:
+        print("edgecore is stopped")
+
+
+def start_edgecore():
+    if has_systemd():
+        out = sh("sudo systemctl daemon-reload && sudo systemctl enable edgecore && sudo systemctl start edgecore")
+        klog("I", "join.go:0", out.strip())
+    else:
+        logf = os.path.join(LOG_PATH, "edgecore.log")
+        subprocess.Popen([EDGECORE_BIN], stdout=open(logf, "ab"), stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def upgrade_unit(config_path):
+    """The unit upgrade writes up to 1.20: ExecStart with --config, mqtt off."""
+    unit = service_unit(False).replace("ExecStart=%s\n" % EDGECORE_BIN,
+                                       "ExecStart=%s --config %s\n" % (EDGECORE_BIN, config_path))
+    with open(SERVICE_FILE, "w") as f:
+        f.write(unit)
+    os.chmod(SERVICE_FILE, 0o777 & ~current_umask())
+
+
+def cmd_upgrade(args):
+    mnr = minor()
+    sub = None
+    if args and args[0] in ("edge", "cloud") and mnr >= 16:
+        sub, args = args[0], args[1:]
+    if sub == "cloud":
+        sys.stderr.write("keadm double: `upgrade cloud` is not reproduced\n")
+        return 2
+    if mnr >= 21 and sub is None:
+        # the 1.21+ `upgrade` has no RunE: it prints its help
+        sys.stdout.write("Upgrade components of the cloud or the edge\n\nUsage:\n  keadm upgrade [command]\n\n"
+                         "Available Commands:\n  cloud       Upgrade the cloud components\n"
+                         "  edge        Upgrade the edge node to the desired version.\n")
+        return 0
+    table = upgrade_flags()
+    table.update(global_flags())
+    name = "upgrade" + (" " + sub if sub else "")
+    try:
+        opts, _, help_req, _ = parse_flags(args, table)
+    except FlagError as exc:
+        fail(str(exc), usage_text(name, table))
+    if help_req:
+        sys.stdout.write(usage_text(name, table))
+        return 0
+    if mnr >= 21:
+        return upgrade_v121(opts)
+    return upgrade_v113(opts)
+
+
+def read_edgecore_config(path):
+    try:
+        text = open(path).read()
+    except OSError as exc:
+        raise KeadmError("failed to read config file %s: open %s: %s" % (path, path, exc.strerror.lower()))
+    return yaml_paths(text)
+
+
+def upgrade_v113(opts):
+    """keadm upgrade of 1.13-1.20 (edge/upgrade.go): backup, pull, copy, restart."""
+    try:
+        cfg = read_edgecore_config(opts["config"])
+    except KeadmError as exc:
+        fail(str(exc), None)
+    frm, to, image = opts["fromVersion"], opts["toVersion"], opts["image"]
+    try:
+        if os.path.exists(IDEMPOTENCY_RECORD):
+            raise KeadmError("last upgrade not finished, not allowed upgrade again")
+        os.makedirs(os.path.dirname(IDEMPOTENCY_RECORD), mode=0o750, exist_ok=True)
+        open(IDEMPOTENCY_RECORD, "w").close()
+        try:
+            if opts.get("pre-run"):
+                run_script(opts["pre-run"])
+            klog("I", "upgrade.go:0", "upgrade preprocess start")
+            try:
+                if not opts.get("disable-backup"):
+                    backup = os.path.join(BACKUP_PATH, frm)
+                    os.makedirs(backup, mode=0o750, exist_ok=True)
+                    data_source = cfg.get("database.dataSource") or "/var/lib/kubeedge/edgecore.db"
+                    for src, dst, what in ((data_source, "edgecore.db", "failed to backup db"),
+                                           (opts["config"], "edgecore.yaml", "failed to back config"),
+                                           (EDGECORE_BIN, "edgecore", "failed to backup edgecore")):
+                        if not os.path.exists(src):
+                            raise KeadmError("%s: %s" % (what, go_stat_error(src)))
+                        copy_file(src, os.path.join(backup, dst))
+                klog("I", "upgrade.go:0", "Begin to download version %s edgecore" % to)
+                runtime = upgrade_runtime(cfg)
+                if not image:
+                    raise KeadmError("pull image failed: %s" % pull_error(""))
+                runtime.pull_images([image])
+                upath = os.path.join(UPGRADE_PATH, to)
+                os.makedirs(upath, exist_ok=True)
+                runtime.copy_edgecore(image, os.path.join(upath, "edgecore"))
+            except KeadmError as exc:
+                raise KeadmError("upgrade pre process failed: %s" % exc)
+            klog("I", "upgrade.go:0", "upgrade process start")
+            try:
+                kill_edgecore_for_upgrade()
+                copy_file(os.path.join(UPGRADE_PATH, to, "edgecore"), EDGECORE_BIN)
+                if has_systemd():
+                    upgrade_unit(opts["config"])
+                start_edgecore()
+            except (KeadmError, OSError) as exc:
+                raise KeadmError("upgrade process failed: %s" % exc)
+        finally:
+            klog("E", "upgrade.go:0", "failed to report upgrade result to cloud: the keadm double does not "
+                 "report upgrade results")
+            try:
+                os.remove(IDEMPOTENCY_RECORD)
+            except OSError:
+                pass
+    except KeadmError as exc:
+        fail(str(exc))
+    return 0
+
+
+def upgrade_v121(opts):
+    """keadm upgrade edge of 1.21+ (upgrade.go + common.go): no backup, image:toVersion."""
+    print("WARNING: The upgrade command no longer automatically execute backup. \n"
+          "If backup is required, please interrupt the current upgrade command and execute the backup command "
+          "'keadm backup edge'.")
+    if not opts["force"]:
+        sys.stdout.write("Are you sure you want to proceed? [y/N]: ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() != "y":
+            klog("I", "upgrade.go:0", "aborted upgrade operation")
+            return 0
+    if os.path.exists(IDEMPOTENCY_RECORD):
+        fail("the mutually exclusive command is being executed")
+    to = opts["toVersion"]
+    err = None
+    current = "unknown"
+    try:
+        os.makedirs(os.path.dirname(IDEMPOTENCY_RECORD), exist_ok=True)
+        open(IDEMPOTENCY_RECORD, "w").close()
+        try:
+            cfg = read_edgecore_config(opts["config"])
+        except KeadmError as exc:
+            raise KeadmError("failed to parse the edgecore config file %s, err: %s" % (opts["config"], exc))
+        current = cfg.get("edgeCoreVersion") or current
+        klog("W", "edgecore.go:40", "failed to get node, uses default version: %s (keadm double: no metaserver)"
+             % cfg.get("edgeCoreVersion", ""))
+        if opts.get("pre-run"):
+            print("Executing pre-run script: %s" % opts["pre-run"])
+            run_script(opts["pre-run"])
+        klog("I", "upgrade.go:0", "Begin to download %s of edgecore" % to)
+        image = "%s:%s" % (opts["image"], to)
+        upath = os.path.join(UPGRADE_PATH, to)
+        try:
+            runtime = upgrade_runtime(cfg)
+            if not runtime.has_image(image):
+                raise KeadmError("failed to pull image %s, err: %s" % (image, pull_error(image)))
+            os.makedirs(upath, exist_ok=True)
+            runtime.copy_edgecore(image, os.path.join(upath, "edgecore"))
+        except KeadmError as exc:
+            raise KeadmError("failed to get edgecore binary, err: %s" % exc)
+        try:
+            klog("I", "upgrade.go:0", "Upgrade process start ...")
+            try:
+                kill_edgecore_for_upgrade()
+            except KeadmError as exc:
+                raise KeadmError("failed to stop edgecore, err: %s" % exc)
+            copy_file(os.path.join(upath, "edgecore"), EDGECORE_BIN)
+            try:
+                start_edgecore()
+            except KeadmError as exc:
+                raise KeadmError("failed to start edgecore, err: %s" % exc)
+            klog("I", "upgrade.go:0", "Upgrade process successful")
+        finally:
+            shutil.rmtree(upath, ignore_errors=True)
+        if opts.get("post-run"):
+            print("Executing post-run script: %s" % opts["post-run"])
+            try:
+                run_script(opts["post-run"])
+            except KeadmError as exc:
+                print("Execute post-run script: %s failed: %s" % (opts["post-run"], exc))
+    except KeadmError as exc:
+        err = str(exc)
+    finally:
+        report = {"eventType": "upgrade", "success": err is None, "fromVersion": current, "toVersion": to}
+        if err:
+            report["errorMessage"] = err
+        try:
+            with open(UPGRADE_REPORT, "w") as f:
+                f.write(json.dumps(report, separators=(",", ":")))
+        except OSError as exc:
+            klog("E", "upgrade.go:0", "failed to report upgrade result: %s" % exc)
+        try:
+            os.remove(IDEMPOTENCY_RECORD)
+        except OSError:
+            pass
+    if err:
+        fail(err)
+    return 0
+
+
+def yaml_paths(text):
+    """Scalars of a block-YAML file (what keadm join and the roles write) by dotted path."""
+    out, stack = {}, []
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith(("#", "- ")) or raw.strip() == "-":
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        m = re.match(r'^("[^"]*"|\'[^\']*\'|[^:]+):(?:\s+(.*))?$', raw.strip())
+        if not m:
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, m.group(1).strip("\"'")))
+        if m.group(2) not in (None, ""):
+            out[".".join(k for _, k in stack)] = scalar(m.group(2))
+    return out
+
+
+def scalar(v):
+    v = v.strip()
+    if v.startswith('"') and v.endswith('"') and len(v) > 1:
+        return json.loads(v)
+    if v.startswith("'") and v.endswith("'") and len(v) > 1:
+        return v[1:-1].replace("''", "'")
+    if v in ("true", "false"):
+        return v == "true"
+    if re.match(r"^-?\d+$", v):
+        return int(v)
+    return v
 
 
 # --------------------------------------------------------------------------
@@ -1422,6 +1808,7 @@ def main(argv):
                          "  gettoken    To get token for edge nodes to join the cluster\n"
                          "  init        Bootstraps cloud component\n"
                          "  join        Bootstraps edge component\n  reset       Teardowns KubeEdge\n"
+                         "  upgrade     Upgrade components of the cloud or the edge\n"
                          "  version     Print the version of keadm\n" % VERSION)
         return 0
     cmd, rest = argv[0], argv[1:]
@@ -1429,6 +1816,8 @@ def main(argv):
         return cmd_join(rest)
     if cmd == "reset":
         return cmd_reset(rest)
+    if cmd == "upgrade":
+        return cmd_upgrade(rest)
     if cmd == "version":
         return cmd_version(rest)
     if cmd == "init":
