@@ -10,12 +10,14 @@ TESTBED := tests/testbed
 COLLECTIONS_ROOT := $(EDGE_CLUSTER_CACHE)/collections/$(shell pwd | sha256sum | cut -c1-12)
 RUN = source $(TESTBED)/env.sh "$(COLLECTIONS_ROOT)" &&
 
-.PHONY: help deps images controlplane controlplane-stop lint sanity unit integration molecule test build lab
+.PHONY: help deps images controlplane controlplane-stop lint sanity unit integration molecule test build lab lab-down bench
 
 help:
 	@echo "make lab    build the local lab and run the main job on it"
 	@echo "make test   lint, sanity, unit, integration and Molecule tests (installs what it needs)"
 	@echo "make build  build the collection tarball"
+	@echo "make lab-down  remove the lab hosts (the control plane keeps running)"
+	@echo "make bench  run the benchmarks and rewrite BENCHMARKS.md"
 
 deps:
 	@$(TESTBED)/venv.sh >/dev/null
@@ -60,4 +62,10 @@ build: deps
 	@$(RUN) ansible-galaxy collection build --force --output-path build/
 
 lab: deps images controlplane
-	@$(RUN) $(TESTBED)/lab.sh
+	@$(RUN) $(TESTBED)/lab.sh up
+
+lab-down: deps
+	@$(RUN) $(TESTBED)/lab.sh down
+
+bench: deps images controlplane
+	@$(RUN) tests/bench/run.sh

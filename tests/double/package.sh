@@ -4,7 +4,7 @@
 #
 #   keadm-<v>-linux-amd64.tar.gz      keadm-<v>-linux-amd64/{keadm/keadm,version}
 #   checksum_keadm-<v>-linux-amd64.tar.gz.txt       sha512 hex, like the real release
-#   kubeedge-<v>-linux-amd64.tar.gz   kubeedge-<v>-linux-amd64/{edge/edgecore,version}
+#   kubeedge-<v>-linux-amd64.tar.gz   kubeedge-<v>-linux-amd64/{edge/edgecore,cloud/cloudcore/cloudcore,version}
 #   checksum_kubeedge-<v>-linux-amd64.tar.gz.txt
 #   installation-package-<v>.tar      docker save of docker.io/kubeedge/installation-package:<v>
 #   pause-3.6.tar                     docker.io/kubeedge/pause:3.6 + registry.k8s.io/pause:3.6
@@ -27,7 +27,7 @@ mkdir -p "${ART}/images"
 exec 9> "${ART}/.lock"
 flock 9
 
-stamp=$(cat "${DOUBLE}/keadm.py" "${DOUBLE}/edgecore.py" "${DOUBLE}/package.sh" | sha256sum | cut -c1-16)
+stamp=$(cat "${DOUBLE}/keadm.py" "${DOUBLE}/edgecore.py" "${DOUBLE}/cloudcore.py" "${DOUBLE}/package.sh" | sha256sum | cut -c1-16)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -80,14 +80,20 @@ build_version() {
   log "building artifacts for ${v} in ${out}"
   rm -rf "$out"; mkdir -p "$out"
   local b="${work}/${v}"
-  mkdir -p "${b}/keadm-${v}-linux-amd64/keadm" "${b}/kubeedge-${v}-linux-amd64/edge"
+  mkdir -p "${b}/keadm-${v}-linux-amd64/keadm" "${b}/kubeedge-${v}-linux-amd64/edge" \
+    "${b}/kubeedge-${v}-linux-amd64/cloud/cloudcore"
   # The sources carry no shebang (ansible-test allows none but `python` in
   # tests/); the packaged "binaries" run with the hosts' python3.
   { echo '#!/usr/bin/env python3'; sed -e '1{/^#!/d}' -e "s/@KUBEEDGE_VERSION@/${v}/" "${DOUBLE}/keadm.py"; } \
     > "${b}/keadm-${v}-linux-amd64/keadm/keadm"
   { echo '#!/usr/bin/env python3'; sed -e '1{/^#!/d}' -e "s/@KUBEEDGE_VERSION@/${v}/" "${DOUBLE}/edgecore.py"; } \
     > "${b}/kubeedge-${v}-linux-amd64/edge/edgecore"
-  chmod 755 "${b}/keadm-${v}-linux-amd64/keadm/keadm" "${b}/kubeedge-${v}-linux-amd64/edge/edgecore"
+  # The cloudcore double runs on the controller's venv or a cloud host's python3.
+  { echo '#!/usr/bin/env python3'; sed -e '1{/^#!/d}' \
+      -e "s/\"CLOUDCORE_DOUBLE_VERSION\", \"v1.13.1\"/\"CLOUDCORE_DOUBLE_VERSION\", \"${v}\"/" "${DOUBLE}/cloudcore.py"; } \
+    > "${b}/kubeedge-${v}-linux-amd64/cloud/cloudcore/cloudcore"
+  chmod 755 "${b}/keadm-${v}-linux-amd64/keadm/keadm" "${b}/kubeedge-${v}-linux-amd64/edge/edgecore" \
+    "${b}/kubeedge-${v}-linux-amd64/cloud/cloudcore/cloudcore"
   echo "$v" > "${b}/keadm-${v}-linux-amd64/version"
   echo "$v" > "${b}/kubeedge-${v}-linux-amd64/version"
   local t

@@ -1,12 +1,131 @@
 #!/usr/bin/env bash
-# The local lab: a real control plane plus systemd hosts, then the main job.
+# The local lab: the real control plane of the test bed plus one cloud host
+# and three edge hosts (systemd containers, inventories/lab), then the main job:
+#   lab.sh up [ansible-playbook args...]   build what is missing, run playbooks/site.yml
+#   lab.sh down                            remove the lab hosts, network, Nodes and .lab/
+# KubeEdge binaries: KUBEEDGE_ARTIFACTS_DIR (a directory per version in the
+# release layout: keadm-<v>-linux-amd64.tar.gz, kubeedge-<v>-..., checksum_*.txt,
+# optional image archives) when set; the official release URLs when they answer;
+# otherwise the test doubles of tests/double. A notice says which.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT" || exit 1
-"$(dirname "$0")/controlplane.sh" start >/dev/null
-eval "$("$(dirname "$0")/controlplane.sh" env)"
-if [ ! -f playbooks/site.yml ]; then
-  log "control plane up (KUBECONFIG=${KUBECONFIG}); host images built."
-  log "playbooks/site.yml does not exist yet: the lab inventory and site playbook land with the playbooks issue."
-  exit 0
-fi
-ansible-playbook -i inventories/lab playbooks/site.yml "$@"
+LAB="${REPO_ROOT}/.lab"
+INV="${REPO_ROOT}/inventories/lab"
+VERSION=$(awk '/^lab_kubeedge_version:/ {print $2}' "${INV}/group_vars/all.yml")
+RELEASES="https://github.com/kubeedge/kubeedge/releases/download"
+lab_hosts() { python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1]))
+for g in d["all"]["children"].values():
+    print("\n".join(g["hosts"]))' "${INV}/hosts.yml"; }
+
+artifacts() {
+  # Fill .lab/artifacts/<version> and write .lab/lab-vars.yml.
+  local dest="${LAB}/artifacts/${VERSION}" src
+  rm -rf "${LAB}/artifacts"; mkdir -p "${LAB}/artifacts"
+  if [ -n "${KUBEEDGE_ARTIFACTS_DIR:-}" ]; then
+    src="${KUBEEDGE_ARTIFACTS_DIR%/}/${VERSION}"
+    [ -d "$src" ] || src="${KUBEEDGE_ARTIFACTS_DIR%/}"
+    [ -f "${src}/keadm-${VERSION}-linux-amd64.tar.gz" ] \
+      || die "KUBEEDGE_ARTIFACTS_DIR: no keadm-${VERSION}-linux-amd64.tar.gz in ${src}"
+    log "NOTICE: KubeEdge ${VERSION} from KUBEEDGE_ARTIFACTS_DIR (${src}); CloudCore runs as a systemd service (binary method)"
+    cp -a "$src" "$dest"
+    lab_vars real "$dest"
+  elif curl -fsSL --max-time 10 -o /dev/null "${RELEASES}/${VERSION}/checksum_keadm-${VERSION}-linux-amd64.tar.gz.txt" 2>/dev/null; then
+    log "NOTICE: KubeEdge ${VERSION} downloaded from the official release URLs (${RELEASES}); images are pulled by the hosts"
+    mkdir -p "$dest"
+    local t
+    for t in keadm kubeedge; do
+      curl -fsSL -o "${dest}/${t}-${VERSION}-linux-amd64.tar.gz" "${RELEASES}/${VERSION}/${t}-${VERSION}-linux-amd64.tar.gz"
+      curl -fsSL -o "${dest}/checksum_${t}-${VERSION}-linux-amd64.tar.gz.txt" \
+        "${RELEASES}/${VERSION}/checksum_${t}-${VERSION}-linux-amd64.tar.gz.txt"
+    done
+    lab_vars real "$dest"
+  else
+    log "NOTICE: no KUBEEDGE_ARTIFACTS_DIR and no internet: the lab uses the KubeEdge TEST DOUBLES of tests/double (not real KubeEdge)"
+    src="$("${REPO_ROOT}/tests/double/package.sh" "$VERSION" | tail -n1)/${VERSION}"
+    cp -a "$src" "$dest"
+    lab_vars doubles "$dest"
+  fi
+}
+
+lab_vars() {
+  # lab_vars SOURCE DIR : the settings that depend on where the binaries come from.
+  local source=$1 dir=$2
+  {
+    echo "---"
+    echo "lab_artifacts_source: ${source}"
+    if [ "$source" = real ]; then
+      # A real keadm init installs a Helm chart whose pod needs a kubelet; the lab
+      # cluster has none, so the real CloudCore runs as a service on lab-cloud.
+      echo "cloudcore_method: binary"
+    fi
+    echo "lab_image_archives:"
+    local f img
+    for f in installation-package-${VERSION}.tar:docker.io/kubeedge/installation-package:${VERSION} \
+             pause-3.6.tar:registry.k8s.io/pause:3.6 \
+             eclipse-mosquitto-1.6.15.tar:docker.io/library/eclipse-mosquitto:1.6.15; do
+      img=${f#*:}
+      [ -f "${dir}/${f%%:*}" ] && echo "  - {archive: ${f%%:*}, image: \"${img}\"}"
+    done
+    true
+  } > "${LAB}/lab-vars.yml"
+  grep -q "archive:" "${LAB}/lab-vars.yml" || sed -i 's/^lab_image_archives:$/lab_image_archives: []/' "${LAB}/lab-vars.yml"
+}
+
+up() {
+  local start
+  start=$(date +%s)
+  mkdir -p "$LAB"; chmod 700 "$LAB"
+  "${REPO_ROOT}/tests/testbed/images.sh" >/dev/null
+  "${REPO_ROOT}/tests/testbed/controlplane.sh" start >/dev/null
+  eval "$("${REPO_ROOT}/tests/testbed/controlplane.sh" env)"
+  install -m 0600 "$KUBECONFIG" "${LAB}/kubeconfig"
+  artifacts
+  log "starting the lab hosts: $(lab_hosts | tr '\n' ' ')"
+  ansible-playbook -i "$INV" -e "@${LAB}/lab-vars.yml" tests/testbed/lab-hosts.yml >"${LAB}/lab-hosts.log" \
+    || { tail -n 40 "${LAB}/lab-hosts.log" >&2; die "could not start the lab hosts (log: .lab/lab-hosts.log)"; }
+  log "ansible-playbook -i inventories/lab playbooks/site.yml"
+  ansible-playbook -i "$INV" -e "@${LAB}/lab-vars.yml" playbooks/site.yml "$@"
+  log "the lab cluster (KUBECONFIG=.lab/kubeconfig):"
+  nodes
+  log "make lab finished in $(( $(date +%s) - start )) s"
+}
+
+nodes() {
+  if command -v kubectl >/dev/null 2>&1 && kubectl --kubeconfig "${LAB}/kubeconfig" get nodes -o wide 2>/dev/null; then
+    return 0
+  fi
+  # No kubectl on this machine: the same table through the Python client.
+  python3 "${REPO_ROOT}/tests/testbed/get-nodes.py" "${LAB}/kubeconfig"
+}
+
+down() {
+  local h
+  if [ -f "${LAB}/kubeconfig" ]; then
+    python3 - "${LAB}/kubeconfig" $(lab_hosts) <<'PY' || true
+import sys
+from kubernetes import client, config
+config.load_kube_config(config_file=sys.argv[1])
+api = client.CoreV1Api()
+for name in sys.argv[2:]:
+    try:
+        api.delete_node(name)
+        print("deleted Node %s" % name)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+PY
+  fi
+  for h in $(lab_hosts); do
+    docker rm -f -v "$h" >/dev/null 2>&1 && log "removed ${h}" || true
+  done
+  docker network rm edge-lab >/dev/null 2>&1 || true
+  rm -rf "$LAB"
+  log "lab removed (the shared control plane keeps running: make controlplane-stop stops it)"
+}
+
+case "${1:-up}" in
+  up) shift || true; up "$@" ;;
+  down) down ;;
+  nodes) nodes ;;
+  *) die "usage: $0 up [ansible-playbook args] | down | nodes" ;;
+esac
