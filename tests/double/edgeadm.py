@@ -61,6 +61,7 @@ EDGE_SYSTEM = "edge-system"
 EDGE_CERT_CM = "edge-info"
 DEFAULT_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 DOUBLE_ROLE = "edgeadm-double:bootstrap-kubelet"
+DOUBLE_SCHEDULER = "edgeadm-double-unscheduled"
 IMAGE_REPOSITORY = "superedge.tencentcloudcr.com/superedge"
 DEFAULT_EDGE_IMAGES = "v0.8.0"
 DEFAULT_VIRTUAL_ADDR = "169.254.20.11"
@@ -418,6 +419,9 @@ def workload(client, kind, name, image, edge):
     op = "Exists" if edge else "DoesNotExist"
     labels = {"app": name}
     spec = client.V1PodSpec(
+        # Double only: no real scheduler may bind these Pods, since no kubelet in the test bed would
+        # ever run or delete them (a bound Pod without kubelet blocks namespace deletion).
+        scheduler_name=DOUBLE_SCHEDULER,
         containers=[client.V1Container(name=name, image=image)],
         affinity=client.V1Affinity(node_affinity=client.V1NodeAffinity(
             required_during_scheduling_ignored_during_execution=client.V1NodeSelector(node_selector_terms=[
