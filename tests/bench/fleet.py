@@ -1,0 +1,189 @@
+"""Edge host containers and edge.yml runs, shared by the fleet and idempotence benchmarks.
+
+Hosts are the test bed's systemd image with the `edge-node` profile of
+molecule/shared/vars/platforms.yml (every capability but SYS_RESOURCE,
+/dev/kmsg, volumes for the runtimes' state). The Debian packages the role
+installs (containerd, runc, containernetworking-plugins, iptables) are baked
+into a derived image (rebuilt when its apt lists are older than the role's
+cache_valid_time), so a join measures the role and the cluster, not the Debian
+mirror's bandwidth. Everything else (keadm download and checksum, image
+import, containerd configuration, join, verification) runs for real.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import yaml
+
+import audit
+
+BASE_IMAGE = "edge-cluster/systemd-debian:bookworm"
+BENCH_IMAGE = "edge-cluster-bench/edgenode:bookworm"
+PACKAGES = ["containerd", "runc", "containernetworking-plugins", "iptables"]
+IMAGE_MAX_AGE_S = 50 * 60  # edgenode's apt task: cache_valid_time 3600
+RUN_ARGS = [
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "-v", "/var/lib/containerd", "-v", "/var/lib/docker",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+    "--device", "/dev/kmsg:/dev/kmsg", "--stop-signal", "SIGRTMIN+3",
+]
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
+                   r"(?:\s+skipped=(\d+))?(?:\s+rescued=(\d+))?(?:\s+ignored=(\d+))?", re.M)
+IMAGE_ARCHIVES = [
+    {"archive": "installation-package-v1.13.1.tar", "image": "docker.io/kubeedge/installation-package:v1.13.1"},
+    {"archive": "pause-3.6.tar", "image": "registry.k8s.io/pause:3.6"},
+    {"archive": "eclipse-mosquitto-1.6.15.tar", "image": "docker.io/library/eclipse-mosquitto:1.6.15"},
+]
+
+
+def docker(*args, check=True, capture=True):
+    proc = subprocess.run(["docker"] + list(args), stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError("docker %s failed: %s" % (" ".join(args[:3]), proc.stderr.strip()))
+    return proc
+
+
+def parse_recap(text):
+    """{host: {'ok': n, 'changed': n, 'unreachable': n, 'failed': n, ...}} from a PLAY RECAP."""
+    out = {}
+    for m in RECAP.finditer(text):
+        keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+        out[m.group(1)] = {k: int(v) for k, v in zip(keys, m.groups()[1:]) if v is not None}
+    return out
+
+
+class Fleet(object):
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.containers = []
+        self.forks = int(os.environ.get("BENCH_FORKS", "20"))
+        self.strategy = os.environ.get("BENCH_STRATEGY", "linear")
+        self.env = {k: os.environ[k] for k in ("EDGE_CLOUDCORE_ADDRESS", "EDGE_ARTIFACTS_DIR", "EDGE_ARTIFACTS_URL")
+                    if k in os.environ}
+        missing = {"EDGE_CLOUDCORE_ADDRESS", "EDGE_ARTIFACTS_DIR", "EDGE_ARTIFACTS_URL"} - set(self.env)
+        if missing:
+            raise RuntimeError("%s not set: run the benchmarks through tests/bench/run.sh, which starts the "
+                               "cloudcore double and the artifacts server" % ", ".join(sorted(missing)))
+
+    # ---- image and containers ------------------------------------------------
+    def ensure_image(self):
+        proc = docker("image", "inspect", "-f", "{{.Created}}", BENCH_IMAGE, check=False)
+        if proc.returncode == 0:
+            created = proc.stdout.strip()[:19]
+            age = time.time() - time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%S")) + time.timezone
+            if age < IMAGE_MAX_AGE_S:
+                return BENCH_IMAGE
+        self.ctx.log("fleet: building %s (%s preinstalled)" % (BENCH_IMAGE, ", ".join(PACKAGES)))
+        name = "%s-imagebuild" % self.ctx.prefix
+        docker("rm", "-f", name, check=False)
+        docker("run", "--name", name, BASE_IMAGE, "sh", "-c",
+               "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+               "--no-install-recommends %s >/dev/null"
+               % " ".join(PACKAGES))
+        docker("commit", "--change", 'CMD ["/lib/systemd/systemd"]', name, BENCH_IMAGE)
+        docker("rm", "-f", name, check=False)
+        return BENCH_IMAGE
+
+    def start(self, names):
+        image = self.ensure_image()
+        for name in names:
+            docker("run", "-d", "--name", name, "--hostname", name, "--label", "owner=edge-cluster-bench",
+                   *(RUN_ARGS + [image, "/lib/systemd/systemd"]))
+            self.containers.append(name)
+        for name in names:
+            docker("exec", name, "sh", "-c",
+                   "for i in $(seq 1 120); do s=$(systemctl is-system-running 2>/dev/null); "
+                   "case $s in running|degraded) break;; esac; sleep 1; done; "
+                   "mount -o remount,rw /proc/sys")
+
+    def remove(self, names=None):
+        names = list(self.containers if names is None else names)
+        if names:
+            docker("rm", "-f", "-v", *names, check=False)
+        self.containers = [c for c in self.containers if c not in names]
+
+    # ---- playbook runs -------------------------------------------------------
+    def inventory(self, names, kubeconfig, path):
+        art_dir, url = self.env["EDGE_ARTIFACTS_DIR"], self.env["EDGE_ARTIFACTS_URL"]
+        inv = {"all": {"children": {"edge": {"hosts": {n: {} for n in names}, "vars": {
+            "ansible_connection": "community.docker.docker",
+            "edgenode_kubeedge_version": "v1.13.1",
+            "edgenode_cloudcore_address": self.env["EDGE_CLOUDCORE_ADDRESS"],
+            "edgenode_cloud_host": "localhost",
+            "edgenode_labels": {"bench.edge.cluster/run": self.ctx.prefix},
+            "edgenode_container_runtime": "containerd",
+            "edgenode_keadm_install_method": "url",
+            "edgenode_keadm_checksum": "sha512:%s/v1.13.1/checksum_keadm-v1.13.1-linux-amd64.tar.gz.txt" % url,
+            "edgenode_release_base_url": url,
+            "edgenode_artifacts_dir": "%s/v1.13.1" % art_dir,
+            "edgenode_image_archives": IMAGE_ARCHIVES,
+            "edgenode_containerd_restrict_oom_score_adj": True,
+            "edgenode_verify_timeout": 120,
+        }}}, "hosts": {"localhost": {"ansible_connection": "local",
+                                     "ansible_python_interpreter": self.ctx.python}},
+            # all: the token play runs on localhost, outside the edge group.
+            "vars": {"edgenode_kubeconfig": kubeconfig}}}
+        with open(path, "w") as handle:
+            yaml.safe_dump(inv, handle)
+        return path
+
+    def run_playbook(self, playbook, inventory, user, label, node_names, kubeconfig):
+        """One timed ansible-playbook run with its audit window.
+
+        KUBECONFIG is the measured identity too, so a task that omits the kubeconfig
+        option is still counted as the role's."""
+        log_path = os.path.join(self.ctx.workdir, "%s.log" % label)
+        env = dict(os.environ, ANSIBLE_FORKS=str(self.forks), ANSIBLE_STRATEGY=self.strategy,
+                   ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", KUBECONFIG=kubeconfig,
+                   ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="15")
+        cmd = [self.ctx.ansible_playbook, "-i", inventory, os.path.join(self.ctx.collection, playbook)]
+        window = audit.Window(self.ctx.audit_log).open()
+        load = tuple(round(x, 2) for x in os.getloadavg())
+        start = time.monotonic()
+        with open(log_path, "w") as log:
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.ctx.collection,
+                                  check=False)
+        wall = time.monotonic() - start
+        window.close()
+        with open(log_path) as log:
+            recap = parse_recap(log.read())
+        events = window.events()
+        role = audit.by_user(events, user)
+        token_gets = [e for e in role if audit.is_resource(e, "secrets", "kubeedge", "tokensecret", "get")]
+        double = [e for e in audit.by_user(events, self.ctx.admin_user)
+                  if audit.is_resource(e, "nodes") and audit.names_any(e, node_names)]
+        hosts = {h: r for h, r in recap.items() if h in node_names}
+        with open(log_path) as log:
+            slowest = re.findall(r"^(.+?) -+ (\d+\.\d+)s$", log.read(), re.M)
+        return {
+            "wall_s": wall, "rc": proc.returncode, "load": load, "log": log_path,
+            "hosts": len(node_names),
+            "hosts_ok": sum(1 for r in hosts.values() if r.get("failed", 1) == 0 and r.get("unreachable", 1) == 0),
+            "changed": sum(r.get("changed", 0) for r in recap.values()),
+            "changed_by_host": {h: r.get("changed", 0) for h, r in recap.items()},
+            "role_requests": len(role), "role_breakdown": audit.breakdown(role),
+            "token_gets": len(token_gets),
+            "double_requests": len(double), "double_breakdown": audit.breakdown(double),
+            "slowest_tasks": [(t.strip(), float(s)) for t, s in slowest][:15],
+        }
+
+    def nodes_ready(self, names):
+        ready = 0
+        for name in names:
+            try:
+                node = self.ctx.bench.core.read_node(name)
+            except Exception:  # pylint: disable=broad-except  # missing counts as not ready
+                continue
+            conds = {c.type: c.status for c in (node.status.conditions or [])}
+            ready += conds.get("Ready") == "True"
+        return ready
+
+
+def dump(obj):
+    return json.dumps(obj, sort_keys=True)
