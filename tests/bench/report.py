@@ -174,6 +174,12 @@ def section_fleet(b):
         "The token secret is read once per play: the GET count above is per playbook run, whatever N.",
         "",
     ]
+    big = [r for r in b["runs"].get(str(s["last"]), []) if r.get("slowest_tasks")]
+    if big:
+        out += ["Slowest tasks of one N=%d run (`ansible.posix.profile_tasks`, seconds over all hosts):" % s["last"],
+                ""]
+        out += ["- %s: %.1f s" % (task, secs) for task, secs in big[0]["slowest_tasks"][:8]]
+        out.append("")
     if not ok and s["scaling"] is not None:
         out += [
             "Why the target is missed: with forks >= N every task runs on all hosts in parallel, so the",
