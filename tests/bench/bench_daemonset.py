@@ -13,6 +13,7 @@ requests are counted in the audit log under its own ServiceAccount.
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -127,13 +128,16 @@ class DaemonSetBench(object):
         log_path = os.path.join(self.ctx.workdir, logname)
         window = audit.Window(self.ctx.audit_log).open()
         load = loadavg()
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
         with open(log_path, "w") as log:
             proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, check=False)
         wall = time.monotonic() - start
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         window.close()
         events = audit.by_user(window.events(), user)
-        return {"wall_s": wall, "rc": proc.returncode, "requests": len(events),
+        return {"wall_s": wall, "rc": proc.returncode,
+                "cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime), "requests": len(events),
                 "breakdown": audit.breakdown(events), "load": load, "log": log_path}
 
     # ---- the benchmark -----------------------------------------------------
@@ -170,10 +174,12 @@ class DaemonSetBench(object):
                 "runs": len(results),
                 "wall_s": median([r["wall_s"] for r in results]),
                 "requests": median([r["requests"] for r in results]),
+                "cpu_s": median([r.get("cpu_s") for r in results]),
                 "all_patched": all(r["patched"] == r["daemonsets"] and r["rc"] == 0 for r in results),
                 "loads": [r["load"] for r in results],
             }
         summary["speedup"] = ratio(summary["script"]["wall_s"], summary["module"]["wall_s"])
+        summary["cpu_ratio"] = ratio(summary["script"]["cpu_s"], summary["module"]["cpu_s"])
         summary["request_ratio"] = ratio(summary["script"]["requests"], summary["module"]["requests"])
         summary["request_budget"] = 3 + self.n_ds
         return {"params": {"daemonsets": self.n_ds, "nodes": self.n_nodes, "pods": self.n_ds * self.n_nodes,

@@ -59,6 +59,7 @@ class FleetBench(object):
             per_size[n] = {
                 "runs": len(results), "ok_runs": len(ok),
                 "wall_s": median([r["wall_s"] for r in ok]),
+                "controller_cpu_s": median([r.get("controller_cpu_s") for r in ok]),
                 "role_requests": median([r["role_requests"] for r in ok]),
                 "role_per_node": median([r["role_requests"] / float(n) for r in ok]),
                 "token_gets": median([r["token_gets"] for r in ok]),

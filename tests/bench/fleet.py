@@ -13,6 +13,7 @@ import, containerd configuration, join, verification) runs for real.
 import json
 import os
 import re
+import resource
 import subprocess
 import time
 
@@ -145,11 +146,13 @@ class Fleet(object):
         cmd = [self.ctx.ansible_playbook, "-i", inventory, os.path.join(self.ctx.collection, playbook)]
         window = audit.Window(self.ctx.audit_log).open()
         load = tuple(round(x, 2) for x in os.getloadavg())
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
         with open(log_path, "w") as log:
             proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.ctx.collection,
                                   check=False)
         wall = time.monotonic() - start
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         window.close()
         with open(log_path) as log:
             recap = parse_recap(log.read())
@@ -163,6 +166,8 @@ class Fleet(object):
             slowest = re.findall(r"^(.+?) -+ (\d+\.\d+)s$", log.read(), re.M)
         return {
             "wall_s": wall, "rc": proc.returncode, "load": load, "log": log_path,
+            # controller-side CPU (ansible-playbook and its forks); the hosts' work runs in containers
+            "controller_cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
             "hosts": len(node_names),
             "hosts_ok": sum(1 for r in hosts.values() if r.get("failed", 1) == 0 and r.get("unreachable", 1) == 0),
             "changed": sum(r.get("changed", 0) for r in recap.values()),
