@@ -436,10 +436,95 @@ def read_config(path):
         "https_bind": https.get("address") or "0.0.0.0",
         "stream_ports": [int(stream.get("streamPort", 10003)), int(stream.get("tunnelPort", 10004))]
         if stream.get("enable") else [],
+        # Only when the file names them (the keadm double's pod config does not: the real chart mounts
+        # its Secret with the stream certificates at the default paths).
+        "stream_tls": {k: stream[k] for k in ("tlsStreamCAFile", "tlsStreamCertFile", "tlsStreamPrivateKeyFile")
+                       if stream.get(k)} if stream.get("enable") else {},
     }
     if ws.get("enable") is False:
         out["cloudhub_port"] = 0
     return out
+
+
+def serve_stream(host, port, tls):
+    """cloudStream's stream server: TLS with stream.crt/stream.key; like the real one, a missing
+    stream CA file or an unusable certificate ends cloudcore (klog.Exitf)."""
+    ca = tls.get("tlsStreamCAFile", "/etc/kubeedge/ca/streamCA.crt")
+    try:
+        open(ca, "rb").close()
+    except OSError as exc:
+        log.error("Read tls stream ca file error %s", exc)
+        raise SystemExit(1)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(tls.get("tlsStreamCertFile", "/etc/kubeedge/certs/stream.crt"),
+                            tls.get("tlsStreamPrivateKeyFile", "/etc/kubeedge/certs/stream.key"))
+    except (OSError, ssl.SSLError) as exc:
+        log.error("Start stream server error %s", exc)
+        raise SystemExit(1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(16)
+    sock = ctx.wrap_socket(sock, server_side=True)
+
+    def loop():
+        while True:
+            try:
+                conn, _ = sock.accept()
+                conn.close()
+            except ssl.SSLError:
+                continue
+            except OSError:
+                return
+    threading.Thread(target=loop, name="stream-%d" % port, daemon=True).start()
+    log.info("cloudstream stream server (TLS) listening on %s:%d", host, port)
+    return sock
+
+
+def local_ip():
+    """util.GetLocalIP(hostname) of the real cloudcore: the address the host name resolves to."""
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def negotiate_tunnel_port(cc):
+    """NegotiateTunnelPort of the real cloudcore: ConfigMap kubeedge/tunnelport records, in annotation
+    tunnelportrecord.kubeedge.io, {"ipTunnelPort": {<local IP>: port}, "port": {"<port>": true}}; a new
+    CloudCore takes the first free port above 10350."""
+    from kubernetes.client.rest import ApiException
+    key = "tunnelportrecord.kubeedge.io"
+    ip = local_ip()
+    try:
+        cm = cc.core.read_namespaced_config_map("tunnelport", NAMESPACE)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        cm = None
+    record = {"ipTunnelPort": {}, "port": {}}
+    if cm is not None:
+        record = json.loads((cm.metadata.annotations or {}).get(key) or "{}") or record
+        record.setdefault("ipTunnelPort", {})
+        record.setdefault("port", {})
+    if ip in record["ipTunnelPort"]:
+        return record["ipTunnelPort"][ip]
+    port = 10350
+    while True:
+        port += 1
+        if str(port) not in record["port"]:
+            break
+    record["ipTunnelPort"][ip] = port
+    record["port"][str(port)] = True
+    body = {"metadata": {"name": "tunnelport", "namespace": NAMESPACE,
+                         "annotations": {key: json.dumps(record, separators=(",", ":"))}}}
+    if cm is None:
+        cc.core.create_namespaced_config_map(NAMESPACE, body)
+    else:
+        cc.core.patch_namespaced_config_map("tunnelport", NAMESPACE, body)
+    log.info("negotiated tunnel port %d for %s", port, ip)
+    return port
 
 
 def serve_plain(host, port):
@@ -483,6 +568,7 @@ def main(argv=None):
         return 0
     hub_host = https_host = None
     stream_ports = []
+    stream_tls = {}
     if args.config:
         conf = read_config(args.config)
         given = {a.split("=")[0] for a in raw if a.startswith("--")}
@@ -497,6 +583,7 @@ def main(argv=None):
         if "--bind-address" not in given:
             hub_host, https_host = conf["hub_bind"], conf["https_bind"]
         stream_ports = conf["stream_ports"]
+        stream_tls = conf["stream_tls"]
         if "--state-dir" not in given:
             args.state_dir = "/var/lib/kubeedge/cloudcore-double"
     if not args.kubeconfig:
@@ -507,11 +594,17 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cc = CloudCore(args)
     cc.prepare()
+    if args.config:
+        negotiate_tunnel_port(cc)
     serve(cc, "https", https_host or host, args.https_port)
     if args.cloudhub_port:
         serve(cc, "cloudhub", hub_host or host, args.cloudhub_port)
-    for port in stream_ports:
-        serve_plain(hub_host or host, port)
+    if stream_ports and stream_tls:
+        serve_stream("0.0.0.0", stream_ports[0], stream_tls)
+        serve_plain("0.0.0.0", stream_ports[1])
+    else:
+        for port in stream_ports:
+            serve_plain(hub_host or host, port)
     threading.Thread(target=cc.monitor, daemon=True).start()
     threading.Thread(target=cc.token_loop, daemon=True).start()
     stop = threading.Event()

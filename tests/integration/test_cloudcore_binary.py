@@ -1,12 +1,23 @@
 """The cloudcore role's binary method on a real systemd host against the real
 kube-apiserver: install, idempotence, a version change refused and then done
-with cloudcore_reinit, and the firewall (ufw) opening CloudCore's ports."""
+with cloudcore_reinit, the firewall (ufw) opening CloudCore's ports (QUIC on
+UDP too), kubectl logs/exec (stream certificate signed by the test bed's
+cluster CA, cloudStream settings, DNAT of the negotiated tunnel port) and the
+check of the server certificate Secret against the advertise address."""
 
+import base64
+import datetime
+import ipaddress
+import json
+import os
 import re
+import socket
+import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS_SH = REPO / "molecule" / "cloudcore" / "artifacts.sh"
@@ -34,9 +45,17 @@ def playbook():
     return PLAYBOOK
 
 
+# The cluster CA of the test bed's kube-apiserver (controlplane.sh), on the controller.
+CLUSTER_PKI = Path(os.environ.get("EDGE_CLUSTER_RUN", "/var/cache/edge-cluster/run")) / "controlplane" / "pki"
+
+
 def converge(run_playbook, playbook, host, artifacts, version="v1.13.1", **extra):
+    # Other tests' cloudcore doubles share Secret kubeedge/cloudcoresecret: a first install here rotates it.
     ev = dict(cloudcore_method="binary", cloudcore_kubeedge_version=version, cloudcore_install_method="artifacts",
-              cloudcore_artifacts_dir=str(artifacts / version), cloudcore_wait_timeout=60, **extra)
+              cloudcore_artifacts_dir=str(artifacts / version), cloudcore_wait_timeout=60,
+              cloudcore_stream_ca_cert_src=str(CLUSTER_PKI / "ca.crt"), cloudcore_stream_ca_key_src=str(CLUSTER_PKI / "ca.key"),
+              cloudcore_stream_ca_remote_src=False, cloudcore_server_cert_check="rotate")
+    ev.update(extra)
     return run_playbook(playbook, inventory="%s," % host.name, extra_vars=ev,
                         env={"ANSIBLE_TRANSPORT": "community.docker.docker"})
 
@@ -70,6 +89,113 @@ def test_install_with_ufw_active_then_idempotent(run_playbook, playbook, cloud_h
     assert changed(again, host) == 0, again
 
 
+def host_ip(host):
+    return host.sh("hostname -I").stdout.split()[0]
+
+
+def test_stream_certificate_signed_by_the_cluster_ca(cloud_host):
+    host = cloud_host
+    ip = host_ip(host)
+    pem = host.sh("cat /etc/kubeedge/certs/stream.crt").stdout
+    from cryptography import x509
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    ca = x509.load_pem_x509_certificate((CLUSTER_PKI / "ca.crt").read_bytes())
+    assert cert.issuer == ca.subject
+    ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
+                           __import__("cryptography.hazmat.primitives.asymmetric.padding", fromlist=["x"]).PKCS1v15(),
+                           cert.signature_hash_algorithm)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(map(str, sans.get_values_for_type(x509.IPAddress))) == sorted(["127.0.0.1", ip])
+    assert host.sh("cat /etc/kubeedge/ca/streamCA.crt").stdout.strip() == (CLUSTER_PKI / "ca.crt").read_text().strip()
+    assert host.sh("stat -c %a /etc/kubeedge/certs/stream.key").stdout.strip() == "600"
+    cfg = yaml.safe_load(host.sh("cat /etc/kubeedge/config/cloudcore.yaml").stdout)
+    stream = cfg["modules"]["cloudStream"]
+    assert stream == {"enable": True, "streamPort": 10003, "tunnelPort": 10004,
+                      "tlsStreamCAFile": "/etc/kubeedge/ca/streamCA.crt",
+                      "tlsStreamCertFile": "/etc/kubeedge/certs/stream.crt",
+                      "tlsStreamPrivateKeyFile": "/etc/kubeedge/certs/stream.key"}
+    # kube-apiserver's side: the stream port serves that certificate over TLS
+    served = ssl.get_server_certificate((ip, 10003))
+    assert x509.load_pem_x509_certificate(served.encode()) == cert
+
+
+def test_tunnel_port_dnat_to_the_stream_port(cloud_host, api_client):
+    from kubernetes import client
+    host = cloud_host
+    ip = host_ip(host)
+    cm = client.CoreV1Api(api_client).read_namespaced_config_map("tunnelport", "kubeedge")
+    record = json.loads(cm.metadata.annotations["tunnelportrecord.kubeedge.io"])
+    port = record["ipTunnelPort"][ip]
+    assert port > 10350
+    rules = host.sh("iptables -t nat -S OUTPUT").stdout
+    want = re.compile(r"-A OUTPUT -p tcp -m tcp --dport %d .*-j DNAT --to-destination %s:10003"
+                      % (port, re.escape(ip)))
+    assert any(want.search(line) for line in rules.splitlines()), rules
+    # the rule works: a connection to any address on the tunnel port lands on the stream server
+    out = host.sh("python3 -c \"import socket,ssl; c=ssl.create_default_context(); c.check_hostname=False; "
+                  "c.verify_mode=ssl.CERT_NONE; s=c.wrap_socket(socket.create_connection(('192.0.2.7', %d), 5)); "
+                  "print(s.version())\"" % port)
+    assert out.returncode == 0 and out.stdout.startswith("TLS"), out
+
+
+def test_quic_opens_udp_in_ufw(run_playbook, playbook, cloud_host, artifacts):
+    host = cloud_host
+    res = converge(run_playbook, playbook, host, artifacts, cloudcore_quic=True)
+    assert res.rc == 0, failures(res)
+    status = host.sh("ufw status").stdout
+    assert re.search(r"^10001/udp\s+ALLOW", status, re.M), status
+    assert re.search(r"^10001/tcp\s+ALLOW", status, re.M), status
+    again = converge(run_playbook, playbook, host, artifacts, cloudcore_quic=True)
+    assert again.rc == 0 and changed(again, host) == 0, again
+
+
+def foreign_server_secret(api_client, ip):
+    """Replace kubeedge/cloudcoresecret with a certificate for another address (what a CloudCore that
+    advertised `ip` before leaves behind)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from kubernetes import client
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KubeEdge")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    kder = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+    client.CoreV1Api(api_client).patch_namespaced_secret("cloudcoresecret", "kubeedge", {"data": {
+        "cloudcoredata": base64.b64encode(der).decode(), "cloudcorekeydata": base64.b64encode(kder).decode()}})
+
+
+def test_server_secret_without_the_advertise_address(run_playbook, playbook, cloud_host, artifacts, api_client):
+    host = cloud_host
+    ip = host_ip(host)
+    foreign_server_secret(api_client, "192.0.2.99")
+    pid = main_pid(host)
+    host.mark()
+    refused = converge(run_playbook, playbook, host, artifacts, cloudcore_quic=True, cloudcore_server_cert_check="fail")
+    assert refused.rc != 0
+    assert "holds a CloudCore server certificate for 192.0.2.99, without the advertise address(es) %s" % ip \
+        in refused.stdout, failures(refused)
+    assert "kubectl -n kubeedge delete secret cloudcoresecret" in refused.stdout
+    assert host.changed_since_marker() == [] and main_pid(host) == pid
+
+    rotated = converge(run_playbook, playbook, host, artifacts, cloudcore_quic=True, cloudcore_server_cert_check="rotate")
+    assert rotated.rc == 0, failures(rotated)
+    assert main_pid(host) != pid  # restarted: it signed a new certificate
+    from cryptography import x509
+    served = x509.load_pem_x509_certificate(ssl.get_server_certificate((ip, 10002)).encode())
+    sans = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address(ip) in sans.get_values_for_type(x509.IPAddress)
+    again = converge(run_playbook, playbook, host, artifacts, cloudcore_quic=True, cloudcore_server_cert_check="fail")
+    assert again.rc == 0 and changed(again, host) == 0, again
+
+
 def test_other_version_refused_then_reinit(run_playbook, playbook, cloud_host, artifacts):
     host = cloud_host
     pid = main_pid(host)
@@ -88,3 +214,6 @@ def test_other_version_refused_then_reinit(run_playbook, playbook, cloud_host, a
     assert main_pid(host) != pid  # restarted with the new binary
     again = converge(run_playbook, playbook, host, artifacts, version="v1.17.5", cloudcore_reinit=True)
     assert again.rc == 0 and changed(again, host) == 0, again
+
+
+

@@ -68,6 +68,8 @@ def test_keadm_method_deployment_and_configmap(host, api):
     cfg = yaml.safe_load(cm.data["cloudcore.yaml"])
     assert cfg["modules"]["dynamicController"]["enable"] is True
     assert cfg["modules"]["cloudStream"]["enable"] is True
+    # kubectl logs/exec: the chart's iptables manager DNATs the tunnel ports (inside the cloudcore pod)
+    assert cfg["modules"]["iptablesManager"] == {"enable": True, "mode": "internal"}
     assert cfg["modules"]["cloudHub"]["advertiseAddress"] == [advertise(host)]
     client.CoreV1Api(api).read_namespaced_secret("sh.helm.release.v1.cloudcore.v1", "kubeedge")
     svc = client.CoreV1Api(api).read_namespaced_service("cloudcore", "kubeedge")
@@ -92,7 +94,11 @@ def test_binary_method_service_and_config(host):
     assert hub["advertiseAddress"] == [advertise(host)]
     assert hub["websocket"]["port"] == 10000 and hub["https"]["port"] == 10002
     assert hub["quic"]["port"] == 10001 and hub["nodeLimit"] == 1000
-    assert cfg["modules"]["cloudStream"] == {"enable": True, "streamPort": 10003, "tunnelPort": 10004}
+    assert cfg["modules"]["cloudStream"] == {
+        "enable": True, "streamPort": 10003, "tunnelPort": 10004,
+        "tlsStreamCAFile": "/etc/kubeedge/ca/streamCA.crt", "tlsStreamCertFile": "/etc/kubeedge/certs/stream.crt",
+        "tlsStreamPrivateKeyFile": "/etc/kubeedge/certs/stream.key"}
+    assert cfg["modules"]["iptablesManager"]["enable"] is False  # the role owns the DNAT rules
     assert cfg["modules"]["dynamicController"]["enable"] is True
     assert cfg["kubeAPIConfig"]["kubeConfig"] == "/root/.kube/config"
     assert host.file("/etc/kubeedge/config/.edge-cluster-cloudcore-version").content_string.strip() == "v1.13.1"
@@ -109,3 +115,27 @@ def test_binary_method_applied_the_crds(host, api):
                 "edgeapplications.apps.kubeedge.io", "nodegroups.apps.kubeedge.io",
                 "nodeupgradejobs.operations.kubeedge.io"):
         assert crd in names
+
+
+def test_binary_method_stream_certificate_and_dnat(host, api):
+    if method(host) != "binary":
+        pytest.skip("binary method only")
+    address = advertise(host)
+    # signed by the cluster CA the host has at kubeadm's path, for 127.0.0.1 and the advertise address
+    assert host.run("openssl verify -CAfile /etc/kubernetes/pki/ca.crt /etc/kubeedge/certs/stream.crt").rc == 0
+    pem = host.file("/etc/kubeedge/certs/stream.crt").content_string
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(map(str, sans.get_values_for_type(x509.IPAddress))) == sorted(["127.0.0.1", address])
+    assert host.file("/etc/kubeedge/certs/stream.key").mode == 0o600
+    served = ssl.get_server_certificate((address, 10003))
+    assert x509.load_pem_x509_certificate(served.encode()) == cert
+    # DNAT of every CloudCore's recorded tunnel port (both hosts of this scenario) to its stream port
+    cm = client.CoreV1Api(api).read_namespaced_config_map("tunnelport", "kubeedge")
+    import json
+    record = json.loads(cm.metadata.annotations["tunnelportrecord.kubeedge.io"])["ipTunnelPort"]
+    assert address in record
+    rules = host.check_output("iptables -t nat -S OUTPUT")
+    for ip, port in record.items():
+        assert "--dport %d -m comment --comment \"edge.cluster cloudcore stream\" -j DNAT --to-destination %s:10003" \
+            % (port, ip) in rules, rules

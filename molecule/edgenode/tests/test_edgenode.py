@@ -127,3 +127,20 @@ def test_node_ready_with_edge_role(host):
     assert "None" not in node.metadata.labels
     ready = [c for c in node.status.conditions if c.type == "Ready"]
     assert ready and ready[0].status == "True"
+
+
+def test_role_settings_in_edgecore_yaml(host):
+    """metaServer, edgeStream and clusterDNS/clusterDomain land in edgecore.yaml with both methods
+    (keadm: merged into the file join wrote, tasks/configure.yml)."""
+    cfg = _edgecore_config(host)
+    mods = cfg["modules"]
+    kubelet = mods["edged"]["tailoredKubeletConfig"]
+    assert mods["metaManager"]["metaServer"]["enable"] is True
+    assert mods["edgeStream"]["enable"] is True
+    assert kubelet["clusterDNS"] == ["169.254.96.16"]
+    assert kubelet["clusterDomain"] == "cluster.local"
+    if not _binary(host):
+        # what join wrote is kept: the merge only adds the role's settings
+        assert mods["edged"]["hostnameOverride"] == host.backend.get_hostname()
+        assert mods["edgeHub"]["websocket"]["server"].endswith(":10000")
+        assert kubelet["readOnlyPort"] == 10350
