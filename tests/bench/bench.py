@@ -62,6 +62,7 @@ class Context(object):
         self.keep = os.environ.get("BENCH_KEEP") == "1"
         self.bench = Bench(self.kubeconfig, self.prefix, self.workdir)
         self.t0 = time.monotonic()
+        self.results = self.results_path = None
 
     def _kubectl_version(self):
         if not self.kubectl:
@@ -69,6 +70,13 @@ class Context(object):
         out = subprocess.run([self.kubectl, "version", "--client", "--short"], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, check=False).stdout
         return out.strip().split(":")[-1].strip() or None
+
+    def checkpoint(self, name, data):
+        """Save a benchmark's partial results (set by main())."""
+        if self.results is not None:
+            self.results["benchmarks"][name] = data
+            with open(self.results_path, "w") as handle:
+                json.dump(self.results, handle, indent=1, default=str)
 
     def log(self, msg):
         print("[bench %s +%4.0fs load %s] %s" % (datetime.datetime.now().strftime("%H:%M:%S"),
@@ -121,6 +129,7 @@ def main(argv=None):
     results["machine"]["kubectl"] = ctx.kubectl_version
     results["machine"]["collection"] = os.environ.get("BENCH_COLLECTION_REF") or _git_describe()
     results_path = os.path.join(ctx.results_dir, "results-%s.json" % ctx.prefix)
+    ctx.results, ctx.results_path = results, results_path
     ctx.log("run %s, results in %s" % (ctx.prefix, results_path))
     failed = []
     try:

@@ -53,8 +53,15 @@ class FleetBench(object):
         for rep in range(self.reps):
             for n in self.sizes:
                 runs[n].append(self.one(n, rep))
+                # Keep what was measured so far, should a later (bigger) run not finish.
+                ctx.checkpoint("fleet", dict(self.summarize(runs), partial=True))
+        return self.summarize(runs)
+
+    def summarize(self, runs):
         per_size = {}
         for n, results in runs.items():
+            if not results:
+                continue
             ok = [r for r in results if r["rc"] == 0 and r["hosts_ok"] == n]
             per_size[n] = {
                 "runs": len(results), "ok_runs": len(ok),
@@ -67,14 +74,15 @@ class FleetBench(object):
                 "double_per_node": median([r["double_requests"] / float(n) for r in ok]),
                 "loads": [r["load"] for r in results],
             }
-        first, last = min(self.sizes), max(self.sizes)
+        sizes = sorted(per_size)
+        first, last = (sizes[0], sizes[-1]) if sizes else (None, None)
         summary = {
-            "scaling": ratio(per_size[last]["wall_s"], per_size[first]["wall_s"]),
+            "scaling": ratio(per_size[last]["wall_s"], per_size[first]["wall_s"]) if sizes else None,
             "first": first, "last": last,
             "marginal_s": marginal([(n, s["wall_s"]) for n, s in per_size.items()]),
         }
-        return {"params": {"sizes": self.sizes, "reps": self.reps, "forks": self.fleet.forks,
+        return {"params": {"sizes": sizes, "reps": self.reps, "forks": self.fleet.forks,
                            "strategy": self.fleet.strategy, "serial": 50,
                            "image": "edge-cluster-bench/edgenode:bookworm"},
-                "runs": {str(n): r for n, r in runs.items()},
+                "runs": {str(n): r for n, r in runs.items() if r},
                 "per_size": {str(n): s for n, s in per_size.items()}, "summary": summary}
