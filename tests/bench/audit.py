@@ -142,7 +142,12 @@ def breakdown(events):
     counts = {}
     for e in events:
         ref = e.get("objectRef") or {}
-        key = "%s %s" % (e.get("verb", "?"), ref.get("resource") or e.get("requestURI", "?").split("?")[0])
+        if ref.get("resource"):
+            key = "%s %s" % (e.get("verb", "?"), ref["resource"])
+        elif e.get("requestURI", "").startswith(("/api", "/apis", "/openapi", "/version")):
+            key = "%s discovery (/api, /apis, /version)" % e.get("verb", "?")
+        else:
+            key = "%s %s" % (e.get("verb", "?"), e.get("requestURI", "?").split("?")[0])
         if ref.get("subresource"):
             key += "/" + ref["subresource"]
         counts[key] = counts.get(key, 0) + 1

@@ -85,6 +85,13 @@ def test_window_reads_rotated_backups(tmp_path):
     assert audit.breakdown(window.events()) == {"create nodes": 1, "patch nodes/status": 1}
 
 
+def test_breakdown_groups_discovery():
+    events = [event("k", "get", uri="/api"), event("k", "get", uri="/apis/apps/v1"), event("k", "get", "pods")]
+    for e in events[:2]:
+        e["objectRef"] = None
+    assert audit.breakdown(events) == {"get discovery (/api, /apis, /version)": 2, "get pods": 1}
+
+
 def test_window_must_be_opened_and_closed(tmp_path):
     with pytest.raises(RuntimeError):
         audit.Window(str(tmp_path / "audit.log")).events()
