@@ -158,6 +158,75 @@ def test_reset_forms(keadm_of, tmp_path):
     assert r.returncode == 1 and r.stderr.startswith("Error: unknown flag: --bogus-flag\nUsage:\n  keadm reset")
 
 
+def _load(path, version):
+    """The packaged double as a module (its flag tables are data the tests compare)."""
+    from importlib.machinery import SourceFileLoader
+    loader = SourceFileLoader("keadm_double_%s" % version.replace(".", "_"), str(path))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def _help_flags(path):
+    """{flag: default} of the Flags: section of a captured cobra --help."""
+    flags = path.read_text().split("\nFlags:\n", 1)[1].split("\n\n", 1)[0]
+    out = {}
+    for line in flags.splitlines():
+        m = re.match(r'^\s+(?:-\w, )?--([\w-]+)', line)
+        if m and m.group(1) != "help":
+            d = re.search(r'\(default "([^"]*)"\)', line)
+            out[m.group(1)] = d.group(1) if d else None
+    return out
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_upgrade_flags_match_the_real_help(keadm_of, version):
+    # 1.13-1.15: `keadm upgrade` (an extra `edge` is ignored); 1.16+: `keadm upgrade edge`
+    minor = int(version.split(".")[1])
+    real = REAL_HELP / version / ("upgrade-edge-help.stdout" if minor >= 16 else "upgrade-help.stdout")
+    if not real.exists():
+        pytest.skip("no captured help in %s" % real)
+    keadm = keadm_of(version)
+    table = _load(keadm, version).upgrade_flags()
+    want = _help_flags(real)
+    assert set(table) == set(want)
+    for flag, default in want.items():
+        if table[flag][1] == "string" and default is not None:
+            assert table[flag][2] == default, flag
+    sub = ("upgrade", "edge") if minor >= 16 else ("upgrade",)
+    for flag in want:  # accepted by the parser, before anything runs
+        value = "false" if table[flag][1] == "bool" else "x"
+        r = run([keadm] + list(sub) + ["--%s=%s" % (flag, value), "--zz-not-a-flag"])
+        assert r.returncode == 1 and "Error: unknown flag: --zz-not-a-flag" in r.stderr, (flag, r.stderr)
+    assert not flag_accepted(keadm, "kube-config", sub=sub)
+
+
+@pytest.mark.parametrize("version", ["v1.13.1", "v1.17.5", "v1.23.1"])
+def test_upgrade_without_config_fails_before_changing_anything(keadm_of, version, tmp_path):
+    minor = int(version.split(".")[1])
+    sub = ["upgrade", "edge"] if minor >= 16 else ["upgrade"]
+    cfg = tmp_path / "missing.yaml"
+    extra = ["--force"] if minor >= 21 else []
+    r = run([keadm_of(version)] + sub + ["--config=%s" % cfg, "--toVersion=v9.9.9"] + extra, timeout=30)
+    assert r.returncode == 1
+    if minor >= 21:
+        assert "failed to parse the edgecore config file %s" % cfg in r.stderr
+    else:
+        assert r.stderr.startswith("Error: failed to read config file %s: open %s: no such file or directory"
+                                   % (cfg, cfg))
+    assert not (tmp_path / "backup").exists()
+
+
+def test_upgrade_help_forms(keadm_of):
+    # 1.21+: `keadm upgrade` alone only prints its help (no RunE), like the real one
+    r = run([keadm_of("v1.21.2"), "upgrade"])
+    assert r.returncode == 0 and "edge        Upgrade the edge node to the desired version." in r.stdout
+    real = REAL_HELP / "v1.21.2" / "upgrade-help.stdout"
+    if real.exists():
+        assert "edge        Upgrade the edge node to the desired version." in real.read_text()
+
+
 # --------------------------------------------------------------------------
 # the cloud side
 @pytest.fixture(scope="session")
@@ -274,9 +343,11 @@ def _exec(name, cmd, check=True, timeout=300):
     return _docker("exec", name, "sh", "-c", cmd, check=check, timeout=timeout)
 
 
-def test_join_registers_a_ready_node_and_reset_cleans_up(cloudcore_double, api_client, artifacts, edge_container):
+def test_join_registers_a_ready_node_and_reset_cleans_up(cloudcore_double, api_client, artifacts, edge_container,
+                                                         keadm_of):
     from kubernetes import client
     name = edge_container
+    packaged_keadm_v123 = keadm_of("v1.23.1")
     _exec(name, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
                 "--no-install-recommends containerd >/dev/null && systemctl is-active containerd", timeout=600)
     _exec(name, "mkdir -p /root/art")
@@ -342,12 +413,29 @@ def test_join_registers_a_ready_node_and_reset_cleans_up(cloudcore_double, api_c
 
     r = _exec(name, "keadm reset --force")
     assert "edgecore is stopped" in r.stdout
-    left = _exec(name, "ls -d /etc/kubeedge /var/lib/kubeedge /var/log/kubeedge "
-                       "/etc/systemd/system/edgecore.service 2>/dev/null", check=False).stdout
-    assert left == ""
+    # like the real v1.13.1 (kubeadm CleanDir): the directories are emptied and
+    # kept, the unit is removed, edgecore stays
+    kept = ["/etc/kubeedge", "/var/lib/kubeedge", "/var/log/kubeedge", "/var/lib/edged"]
+    real_files = REAL_HELP / "v1.13.1" / "sbx-reset-edgerunning.files"
+    if real_files.exists():
+        assert sorted(kept) == sorted(ln for ln in real_files.read_text().splitlines() if ln.startswith("/"))
+    left = _exec(name, "find %s /etc/systemd/system/edgecore.service 2>/dev/null" % " ".join(kept),
+                 check=False).stdout
+    assert sorted(left.split()) == sorted(kept)
+    assert _exec(name, "test -x /usr/local/bin/edgecore", check=False).returncode == 0
     assert _exec(name, "pidof edgecore", check=False).returncode == 1
     r = _exec(name, "keadm reset --force")
     assert r.stdout == "None of KubeEdge components are running in this host, exit\n"
+    assert sorted(_exec(name, "find %s 2>/dev/null" % " ".join(kept), check=False).stdout.split()) == sorted(kept)
+
+    # 1.20+ `keadm reset edge` always runs and removes the directories themselves
+    _docker("cp", str(packaged_keadm_v123), "%s:/usr/local/bin/keadm-v1.23.1" % name)
+    r = _exec(name, "keadm-v1.23.1 reset edge --force")
+    assert "4. clean up dirs created by KubeEdge" in r.stderr and "reset edge node successfully!" in r.stderr
+    real_files = REAL_HELP / "v1.23.1" / "sbx-reset-edge-edgerunning.files"
+    if real_files.exists():
+        assert not [ln for ln in real_files.read_text().splitlines() if ln.startswith("/")]
+    assert _exec(name, "find %s 2>/dev/null" % " ".join(kept), check=False).stdout == ""
     core.delete_node(name)
 
 
@@ -374,11 +462,7 @@ def test_join_flags_match_the_real_keadm(keadm_of, version):
     flags = help_text.split("\nFlags:\n", 1)[1].split("\n\n", 1)[0]
     visible = set(re.findall(r"^\s+(?:-\w, )?--([\w-]+)", flags, re.M)) - {"help"}
     double = keadm_of(version)
-    from importlib.machinery import SourceFileLoader
-    loader = SourceFileLoader("keadm_double_%s" % version.replace(".", "_"), str(double))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
+    mod = _load(double, version)
     assert visible == set(mod.join_flags()) - set(mod.deprecated_flags())
     # hidden (deprecated) flags too: the real parser accepts exactly what the double does
     for flag in ALL_FLAGS:

@@ -1,0 +1,96 @@
+"""The reset role's guards, against the real kube-apiserver (confirm and cloud entry points)."""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+PLAYBOOK = Path(__file__).parent / "playbooks" / "reset_cloud.yml"
+# localhost runs the kubernetes modules with this (the venv's) python
+LOCAL = {"ANSIBLE_TRANSPORT": "local", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
+
+
+def _recap(result):
+    m = re.search(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", result.stdout, re.M)
+    assert m, result
+    return {"ok": int(m.group(1)), "changed": int(m.group(2)), "failed": int(m.group(3))}
+
+
+@pytest.fixture
+def nodes(api_client):
+    core = client.CoreV1Api(api_client)
+    made = []
+
+    def make(labels):
+        name = "reset-test-%s" % os.urandom(3).hex()
+        core.create_node({"metadata": {"name": name, "labels": labels}})
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        try:
+            core.delete_node(name)
+        except client.ApiException as exc:
+            assert exc.status == 404
+
+
+def _exists(api_client, name):
+    try:
+        client.CoreV1Api(api_client).read_node(name)
+        return True
+    except client.ApiException as exc:
+        assert exc.status == 404
+        return False
+
+
+def test_without_a_terminal_the_confirmation_stops_the_run(run_playbook, kubeconfig, nodes, api_client):
+    edge = nodes({"node-role.kubernetes.io/edge": ""})
+    r = run_playbook(PLAYBOOK, extra_vars={"reset_node_names": [edge], "reset_kubeconfig": str(kubeconfig)}, env=LOCAL)
+    assert r.rc != 0
+    assert "Reset not confirmed" in r.stdout and "reset_confirm=false" in r.stdout
+    assert _exists(api_client, edge), "nothing may change before the confirmation"
+
+
+def test_check_mode_deletes_nothing(run_playbook, kubeconfig, nodes, api_client):
+    edge = nodes({"node-role.kubernetes.io/edge": ""})
+    r = run_playbook(PLAYBOOK, check=True,
+                     extra_vars={"reset_node_names": [edge], "reset_kubeconfig": str(kubeconfig)}, env=LOCAL)
+    assert r.rc == 0, r
+    assert _recap(r)["changed"] == 1
+    assert _exists(api_client, edge)
+
+
+def test_edge_nodes_are_deleted_once(run_playbook, kubeconfig, nodes, api_client):
+    edge = nodes({"node-role.kubernetes.io/edge": "", "node-role.kubernetes.io/agent": ""})
+    superedge = nodes({"superedge.io/edge-node": "enable"})
+    extra = {"reset_confirm": False, "reset_node_names": [edge, superedge, "reset-test-never-existed"],
+             "reset_kubeconfig": str(kubeconfig)}
+    r = run_playbook(PLAYBOOK, extra_vars=extra, env=LOCAL)
+    assert r.rc == 0, r
+    assert _recap(r)["changed"] == 1  # one task, both Nodes
+    assert not _exists(api_client, edge) and not _exists(api_client, superedge)
+    again = run_playbook(PLAYBOOK, extra_vars=extra, env=LOCAL)
+    assert again.rc == 0, again
+    assert _recap(again)["changed"] == 0
+
+
+def test_a_node_without_an_edge_label_is_never_deleted(run_playbook, kubeconfig, nodes, api_client):
+    edge = nodes({"node-role.kubernetes.io/edge": ""})
+    worker = nodes({"node-role.kubernetes.io/worker": ""})
+    r = run_playbook(PLAYBOOK, extra_vars={"reset_confirm": False, "reset_node_names": [edge, worker],
+                                           "reset_kubeconfig": str(kubeconfig)}, env=LOCAL)
+    assert r.rc != 0
+    assert "Node(s) %s carry none of the labels" % worker in r.stdout
+    assert "reset_node_names" in r.stdout
+    # refused before anything was deleted
+    assert _exists(api_client, worker) and _exists(api_client, edge)
+
+
+def test_bad_cloudcore_method_is_refused_with_the_choices(run_playbook, kubeconfig):
+    r = run_playbook(PLAYBOOK, extra_vars={"reset_confirm": False, "reset_cloudcore_method": "helm",
+                                           "reset_kubeconfig": str(kubeconfig)}, env=LOCAL)
+    assert r.rc != 0
+    assert "value of reset_cloudcore_method must be one of: keadm, binary, got: helm" in r.stdout
