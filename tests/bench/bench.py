@@ -11,9 +11,12 @@ BENCHMARKS.md is rendered from them by report.py. Settings (environment):
     BENCH_DS_MODULE_REPS    module runs (BENCH_REPS)
     BENCH_DS_SCRIPT_REPS    runbook script runs (1: one run is >= 600 s at 30 x 20)
     BENCH_FLEET_SIZES       edge containers per fleet join ("1 5 20")
-    BENCH_FLEET_REPS        fleet joins per size (BENCH_REPS)
+    BENCH_FLEET_REPS        fleet joins per size (1)
     BENCH_FORKS             ansible forks for the fleet join (20)
+    BENCH_IDEM_TARGET       edge (default: BENCH_IDEM_N fresh hosts) or site (rebuilds the lab)
+    BENCH_IDEM_N            edge hosts for the idempotence benchmark (5)
     BENCH_IDEM_REPS         second runs of the idempotence benchmark (BENCH_REPS)
+    BENCH_REF               measure this commit (git archive) instead of the work tree
     BENCH_KEEP              1: keep containers and cluster objects for debugging
 """
 
