@@ -301,6 +301,10 @@ def set_process_name(name):
         pass
 
 
+def edged_root(cfg):
+    return get(cfg, "modules.edged.rootDirectory") or "/var/lib/edged"
+
+
 def run(config_file):
     set_process_name("edgecore")
     if not os.path.exists(config_file):
@@ -337,6 +341,8 @@ def run(config_file):
         open(data_source, "ab").close()
     except OSError as exc:
         fatal("dbm.go:0", "failed to init database %s: %s" % (data_source, exc))
+    # edged creates its root directory (pods, plugins) at start
+    os.makedirs(edged_root(cfg), exist_ok=True)
 
     if not cert_ok(hub):
         apply_certs(hub, node_name)
