@@ -234,7 +234,8 @@ def main(argv):
     if "--check" in argv:
         current = CATALOGUE.read_text(encoding="utf-8") if CATALOGUE.exists() else ""
         if current != text:
-            print("%s is stale: run python %s --write" % (CATALOGUE.relative_to(REPO), Path(__file__).relative_to(REPO)))
+            print("%s is stale: run python %s --write"
+                  % (CATALOGUE.relative_to(REPO), Path(__file__).relative_to(REPO)))
             return 1
         return 0
     sys.stdout.write(text)

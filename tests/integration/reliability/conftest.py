@@ -154,9 +154,14 @@ class EdgeLab:
     def __init__(self, kubeconfig, workdir):
         self.admin_kubeconfig = kubeconfig
         self.workdir = workdir
+        (workdir / "artifacts").mkdir()
         self.art_root = subprocess.run([str(REPO / "tests" / "double" / "package.sh"), KUBEEDGE_VERSION],
                                        check=True, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
-        self.art_dir = "%s/%s" % (self.art_root, KUBEEDGE_VERSION)
+        # A private copy, taken under package.sh's lock: other tests may rebuild
+        # the shared artifacts (when the doubles change) while ours run.
+        self.art_dir = str(workdir / "artifacts" / KUBEEDGE_VERSION)
+        subprocess.run(["flock", "%s/.lock" % self.art_root, "cp", "-a", "%s/%s" % (self.art_root, KUBEEDGE_VERSION),
+                        self.art_dir], check=True)
         self.art_url = subprocess.run([str(TESTBED / "artifacts-server.sh"), "start"], check=True,
                                       stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
         subprocess.run([str(TESTBED / "cloudcore-double.sh"), "start"], check=True, stdout=subprocess.DEVNULL)
@@ -209,9 +214,6 @@ class EdgeLab:
             "edgenode_image_archives": self.image_archives(),
             "edgenode_containerd_restrict_oom_score_adj": True,
             "edgenode_firewall": "none",
-            # Containers cannot write /proc/sys (docker mounts it read-only) and
-            # already forward IPv4 (inherited from the host's namespace).
-            "edgenode_ip_forward": False,
             "edgenode_preflight_connect_timeout": 3,
             "edgenode_verify_timeout": 90,
             "edgenode_labels": {"edge.cluster/test": "reliability"},
@@ -268,8 +270,13 @@ class EdgeHosts:
 
 
 def wait_systemd(host, timeout=90):
+    """Wait for systemd, then make /proc/sys writable like molecule/shared/prepare.yml
+    does (docker mounts it read-only; a real host has it read-write). Again after
+    every docker start/restart."""
     host.sh("for i in $(seq 1 %d); do s=$(systemctl is-system-running 2>/dev/null); "
-            "case $s in running|degraded) exit 0;; esac; sleep 1; done; exit 1" % timeout)
+            "case $s in running|degraded) break;; esac; sleep 1; done; "
+            "case $(systemctl is-system-running 2>/dev/null) in running|degraded) ;; *) exit 1;; esac; "
+            "findmnt -no OPTIONS /proc/sys | grep -q '^ro' && mount -o remount,rw /proc/sys; true" % timeout)
 
 
 @pytest.fixture(scope="module")

@@ -97,7 +97,8 @@ CASES = [
      ["got: gone", "present, absent"]),
     ("bootstrap-unknown-context", BOOTSTRAP, {"purpose": "{purpose}", "context": "edge-rel-no-such-context"},
      ["edge-rel-no-such-context", "kubectl config get-contexts"]),
-    ("bootstrap-missing-kubeconfig", BOOTSTRAP, {"purpose": "{purpose}", "kubeconfig": "/nonexistent/edge-rel.kubeconfig"},
+    ("bootstrap-missing-kubeconfig", BOOTSTRAP,
+     {"purpose": "{purpose}", "kubeconfig": "/nonexistent/edge-rel.kubeconfig"},
      ["/nonexistent/edge-rel.kubeconfig", "set the kubeconfig option to its path"]),
     ("bootstrap-unreachable-apiserver", BOOTSTRAP, {"purpose": "{purpose}", "kubeconfig": "{unreachable}"},
      ["port=1", "Check that the kube-apiserver is up"]),
@@ -151,8 +152,8 @@ def bootstrap_secrets(core, purpose):
 def cluster_state(core, apps, values):
     ns = values["ns"]
     return {
-        "secrets": sorted((s.metadata.name, s.metadata.resource_version)
-                          for s in core.list_namespaced_secret(ns).items if s.type != "kubernetes.io/service-account-token"),
+        "secrets": sorted((s.metadata.name, s.metadata.resource_version) for s in core.list_namespaced_secret(ns).items
+                          if s.type != "kubernetes.io/service-account-token"),
         "daemonsets": sorted((d.metadata.name, d.metadata.resource_version, json.dumps(
             apps.api_client.sanitize_for_serialization(d.spec.template.spec.affinity), sort_keys=True))
             for d in apps.list_namespaced_daemon_set(ns).items),
@@ -181,8 +182,9 @@ def run(module, args, tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path), check=False)
     try:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise AssertionError("unparseable module output: %s %s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
+    except (ValueError, IndexError) as exc:
+        raise AssertionError("unparseable module output: %s %s"
+                             % (proc.stdout[-2000:], proc.stderr[-2000:])) from exc
     return proc.returncode, result
 
 

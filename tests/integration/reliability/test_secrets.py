@@ -1,0 +1,139 @@
+"""Secrets: the join token and the kubeconfig's credentials never show up in
+the output of a -vvv run of playbooks/edge.yml, in the edge host's journal or
+in files the run leaves on the controller; files holding them on the host are
+0600; a download whose sha256 does not match installs nothing.
+
+One fresh systemd host: the checksum cases run first (they must leave it
+clean), then the real join at -vvv.
+"""
+
+import base64
+import hashlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+WRONG_SHA256 = "sha256:" + hashlib.sha256(b"not the release archive").hexdigest()
+# What a bad checksum must never leave on the host.
+INSTALLED = ["/usr/local/bin/keadm", "/usr/local/bin/edgecore", "/etc/kubeedge", "/etc/systemd/system/edgecore.service"]
+STAGING = "/var/cache/edge-cluster-keadm"
+# Only the download under test: nothing else of the role may change the host.
+QUIET = {"edgenode_manage_runtime": False, "edgenode_manage_nsswitch": False, "edgenode_image_archives": []}
+
+CASES = [
+    ("keadm-url-wrong-sha256", {"edgenode_keadm_install_method": "url", "edgenode_keadm_checksum": WRONG_SHA256},
+     "keadm-v1.13.1-linux-amd64.tar.gz", ["did not match", WRONG_SHA256.split(":", 1)[1]]),
+    ("kubeedge-url-wrong-sha256", {"edgenode_install_method": "binary", "edgenode_kubeedge_archive_method": "url",
+                                   "edgenode_kubeedge_archive_checksum": WRONG_SHA256},
+     "kubeedge-v1.13.1-linux-amd64.tar.gz", ["did not match", WRONG_SHA256.split(":", 1)[1]]),
+]
+
+
+@pytest.fixture(scope="module")
+def host(edge_hosts):
+    return edge_hosts.start(1)[0]
+
+
+def token_of(core):
+    data = core.read_namespaced_secret("tokensecret", "kubeedge").data["tokendata"]
+    return base64.b64decode(data).decode()
+
+
+def token_needles(token):
+    """The whole token, its JWT, and the JWT's signature: none may appear anywhere."""
+    jwt = token.split(".", 1)[1]
+    return [token, jwt, jwt.rsplit(".", 1)[1]]
+
+
+def kubeconfig_needles(path):
+    """Credentials of the admin kubeconfig: the base64 fields and the decoded key/token."""
+    cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    needles = []
+    for user in cfg.get("users", []):
+        u = user.get("user") or {}
+        for field in ("client-key-data", "token", "password"):
+            if u.get(field):
+                needles.append(u[field])
+        if u.get("client-key-data"):
+            pem = base64.b64decode(u["client-key-data"]).decode()
+            body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+            needles.append(body[20:84])  # a stretch of the key material itself
+    assert needles, "the admin kubeconfig has no credentials to look for"
+    return needles
+
+
+def hits(text, needles):
+    return [n[:12] + "..." for n in needles if n and n in text]
+
+
+@pytest.mark.parametrize("case,override,archive,needles", [pytest.param(*c, id=c[0]) for c in CASES])
+def test_wrong_sha256_installs_nothing(rel, edge_lab, host, tmp_path, case, override, archive, needles):
+    inv = rel.write_inventory(tmp_path / "inv.yml", [host], edge_lab.edge_vars(
+        edgenode_release_base_url=edge_lab.art_url, **dict(QUIET, **override)))
+    host.mark()
+    res = rel.play(inv, extra_vars={"edgenode_kubeconfig": edge_lab.kubeconfig})
+    assert res.rc != 0, res
+    for needle in needles:
+        assert needle in res.output, (case, needle, res)
+    assert archive in res.output, res
+    for path in INSTALLED:
+        assert host.sh("test -e %s" % path, check=False).returncode != 0, (case, path)
+    files = host.sh("find %s -type f 2>/dev/null || true" % STAGING).stdout.split()
+    assert files == [], (case, files)
+    assert host.changed_since_marker() == [], case
+
+
+def test_verbose_join_leaks_no_secret(rel, edge_lab, host, api_client, tmp_path):
+    core = client.CoreV1Api(api_client)
+    secrets_before = token_needles(token_of(core)) + kubeconfig_needles(edge_lab.admin_kubeconfig)
+    private_tmp = Path(os.environ.get("TMPDIR", "/tmp")) / ("edge-rel-secrets-%s" % os.urandom(3).hex())
+    private_tmp.mkdir(mode=0o700)
+    marker = private_tmp / ".marker"
+    marker.write_text("", encoding="utf-8")
+    time.sleep(1)
+    inv = rel.write_inventory(tmp_path / "inv.yml", [host], edge_lab.edge_vars())
+    res = rel.play(inv, extra_vars={"edgenode_kubeconfig": edge_lab.kubeconfig}, verbosity=3,
+                   env={"TMPDIR": str(private_tmp), "ANSIBLE_LOCAL_TEMP": str(private_tmp / "ansible-local"),
+                        "ANSIBLE_KEEP_REMOTE_FILES": "0"})
+    assert res.rc == 0, res
+    assert "<ESTABLISH DOCKER CONNECTION" in res.output or "ESTABLISH" in res.output, "not a -vvv run"
+    # the token may have been refreshed while we ran: look for both
+    secrets = secrets_before + token_needles(token_of(core))
+
+    assert hits(res.output, secrets) == [], "the -vvv output carries a secret"
+    journal = host.sh("journalctl --no-pager -o cat 2>/dev/null || true").stdout
+    assert "keadm" in journal or "edgecore" in journal, "the journal of the run is empty"
+    assert hits(journal, secrets) == [], "the host's journal carries a secret"
+
+    # Files the run wrote on the controller: its temp dirs and anything under /tmp since the start.
+    found = subprocess.run(["find", "/tmp", str(Path.home() / ".ansible"), "-xdev", "-type", "f", "-newer",
+                            str(marker), "-size", "-20M"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True, check=False).stdout.split()
+    # /tmp/bash_jobs.* belong to the machinery that runs this session, not to the run.
+    found = [f for f in found if "/bash_jobs." not in f]
+    leaked = []
+    for path in found:
+        try:
+            text = Path(path).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if hits(text, secrets):
+            leaked.append(path)
+    assert leaked == [], "controller files with a secret: %s" % leaked
+
+    # On the host: every file that holds the token or a private key is owner-only.
+    signature = token_needles(token_of(core))[2]
+    holders = host.sh("grep -rlsF '%s' /etc /var/lib/kubeedge /root /tmp /var/tmp /var/log 2>/dev/null || true"
+                      % signature).stdout.split()
+    keys = host.sh("find /etc/kubeedge /var/lib/kubeedge -name '*.key' 2>/dev/null || true").stdout.split()
+    sensitive = sorted(set(holders + keys + ["/etc/kubeedge/config/edgecore.yaml"]))
+    for path in sensitive:
+        mode = host.sh("stat -c %%a %s" % path).stdout.strip()
+        assert mode == "600", "%s is %s" % (path, mode)
+    assert host.sh("test -e /etc/kubeedge/bootstrap-edgecore.conf", check=False).returncode != 0, \
+        "the bootstrap file with the token is left behind"
