@@ -85,7 +85,10 @@ def _ops(api_client, kind):
 def exists(api_client, kind, namespace, name):
     read = _ops(api_client, kind)[0]
     try:
-        read(name, namespace) if namespace else read(name)
+        if namespace:
+            read(name, namespace)
+        else:
+            read(name)
         return True
     except ApiException as exc:
         if exc.status == 404:
@@ -96,7 +99,10 @@ def exists(api_client, kind, namespace, name):
 def delete(api_client, kind, namespace, name):
     remove = _ops(api_client, kind)[1]
     try:
-        remove(name, namespace) if namespace else remove(name)
+        if namespace:
+            remove(name, namespace)
+        else:
+            remove(name)
     except ApiException as exc:
         if exc.status != 404:
             raise
