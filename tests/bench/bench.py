@@ -94,6 +94,24 @@ def _git_describe():
     return proc.stdout.strip() or None
 
 
+def recover_fleet(workdir):
+    from bench_fleet import recover  # pylint: disable=import-outside-toplevel
+    prefix = "-".join(os.path.basename(workdir.rstrip("/")).split("-")[:2])
+    out = recover(workdir, prefix, os.environ.get("BENCH_ADMIN_USER", "admin"),
+                  int(os.environ.get("BENCH_FORKS", "20")), os.environ.get("BENCH_STRATEGY", "linear"))
+    kubeconfig = os.environ.get("KUBECONFIG")
+    results = {"machine": machine(kubeconfig), "prefix": prefix, "benchmarks": {"fleet": out}}
+    stamps = [os.path.getmtime(r["log"]) for rs in out["runs"].values() for r in rs]
+    out["date"] = datetime.datetime.fromtimestamp(max(stamps), datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC") if stamps else None
+    out["duration_s"] = sum(r["wall_s"] for rs in out["runs"].values() for r in rs)
+    path = os.path.join(CACHE, "bench", "results-%s-recovered.json" % prefix)
+    with open(path, "w") as handle:
+        json.dump(results, handle, indent=1, default=str)
+    print(path)
+    return 0
+
+
 def render_only(args):
     results = {"benchmarks": {}}
     for path in args.merge:
@@ -117,9 +135,14 @@ def main(argv=None):
     parser.add_argument("--kubectl", default=None, help="kubectl for the runbook script (v1.20.2)")
     parser.add_argument("--merge", action="append", default=[],
                         help="results JSON of an earlier run to fill in benchmarks not run now")
+    parser.add_argument("--recover-fleet", metavar="WORKDIR",
+                        help="rebuild the fleet results of a stopped run from its work directory "
+                             "($EDGE_CLUSTER_CACHE/bench/<prefix>-*) and write them as results JSON")
     parser.add_argument("--render", action="store_true",
                         help="run nothing: write the report from the --merge results (later files win)")
     args = parser.parse_args(argv)
+    if args.recover_fleet:
+        return recover_fleet(args.recover_fleet)
     if args.render:
         return render_only(args)
     only = [b.strip() for b in args.only.split(",") if b.strip()]

@@ -60,31 +60,54 @@ class FleetBench(object):
         return self.summarize(runs)
 
     def summarize(self, runs):
-        per_size = {}
-        for n, results in runs.items():
-            if not results:
-                continue
-            ok = [r for r in results if r["rc"] == 0 and r["hosts_ok"] == n]
-            per_size[n] = {
-                "runs": len(results), "ok_runs": len(ok),
-                "wall_s": median([r["wall_s"] for r in ok]),
-                "controller_cpu_s": median([r.get("controller_cpu_s") for r in ok]),
-                "role_requests": median([r["role_requests"] for r in ok]),
-                "role_per_node": median([r["role_requests"] / float(n) for r in ok]),
-                "token_gets": median([r["token_gets"] for r in ok]),
-                "double_requests": median([r["double_requests"] for r in ok]),
-                "double_per_node": median([r["double_requests"] / float(n) for r in ok]),
-                "loads": [r["load"] for r in results],
-            }
-        sizes = sorted(per_size)
-        first, last = (sizes[0], sizes[-1]) if sizes else (None, None)
-        summary = {
-            "scaling": ratio(per_size[last]["wall_s"], per_size[first]["wall_s"]) if sizes else None,
-            "first": first, "last": last,
-            "marginal_s": marginal([(n, s["wall_s"]) for n, s in per_size.items()]),
+        return summarize(runs, self.reps, self.fleet.forks, self.fleet.strategy)
+
+
+def recover(workdir, prefix, admin_user, forks, strategy="linear"):
+    """The fleet results of a stopped run, from its playbook logs (fleet-f<N>r<rep>.log) and the audit log."""
+    import glob  # pylint: disable=import-outside-toplevel
+    import re  # pylint: disable=import-outside-toplevel
+    from fleet import recover_run  # pylint: disable=import-outside-toplevel
+    runs = {}
+    user = "system:serviceaccount:%s:edge-play" % prefix
+    for path in sorted(glob.glob(os.path.join(workdir, "fleet-f*r*.log"))):
+        n, rep = (int(x) for x in re.search(r"fleet-f(\d+)r(\d+)\.log$", path).groups())
+        names = ["%s-f%dr%d-%02d" % (prefix, n, rep, i) for i in range(n)]
+        try:
+            runs.setdefault(n, []).append(recover_run(path, names, user, admin_user))
+        except RuntimeError:
+            continue  # a run that had not finished
+    reps = max((len(r) for r in runs.values()), default=0)
+    return dict(summarize(runs, reps, forks, strategy), recovered_from=workdir)
+
+
+def summarize(runs, reps, forks, strategy):
+    """Medians per fleet size, T(last)/T(first) and the marginal cost per host."""
+    per_size = {}
+    for n, results in runs.items():
+        if not results:
+            continue
+        ok = [r for r in results if r["rc"] == 0 and r["hosts_ok"] == n]
+        per_size[n] = {
+            "runs": len(results), "ok_runs": len(ok),
+            "wall_s": median([r["wall_s"] for r in ok]),
+            "controller_cpu_s": median([r.get("controller_cpu_s") for r in ok]),
+            "role_requests": median([r["role_requests"] for r in ok]),
+            "role_per_node": median([r["role_requests"] / float(n) for r in ok]),
+            "token_gets": median([r["token_gets"] for r in ok]),
+            "double_requests": median([r["double_requests"] for r in ok]),
+            "double_per_node": median([r["double_requests"] / float(n) for r in ok]),
+            "loads": [r["load"] for r in results],
         }
-        return {"params": {"sizes": sizes, "reps": self.reps, "forks": self.fleet.forks,
-                           "strategy": self.fleet.strategy, "serial": 50,
-                           "image": "edge-cluster-bench/edgenode:bookworm"},
-                "runs": {str(n): r for n, r in runs.items() if r},
-                "per_size": {str(n): s for n, s in per_size.items()}, "summary": summary}
+    sizes = sorted(per_size)
+    first, last = (sizes[0], sizes[-1]) if sizes else (None, None)
+    summary = {
+        "scaling": ratio(per_size[last]["wall_s"], per_size[first]["wall_s"]) if sizes else None,
+        "first": first, "last": last,
+        "marginal_s": marginal([(n, s["wall_s"]) for n, s in per_size.items()]),
+    }
+    return {"params": {"sizes": sizes, "reps": reps, "forks": forks,
+                       "strategy": strategy, "serial": 50,
+                       "image": "edge-cluster-bench/edgenode:bookworm"},
+            "runs": {str(n): r for n, r in runs.items() if r},
+            "per_size": {str(n): s for n, s in per_size.items()}, "summary": summary}

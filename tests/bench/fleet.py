@@ -192,3 +192,45 @@ class Fleet(object):
 
 def dump(obj):
     return json.dumps(obj, sort_keys=True)
+
+
+PROFILE_STAMP = re.compile(r"^\w+ (\d+ \w+ \d{4})\s+(\d\d:\d\d:\d\d) \+0000 \([^)]*\)\s+(\d+):(\d\d):(\d\d\.\d+) \*+\s*$",
+                           re.M)
+
+
+def recover_run(log_path, node_names, user, admin_user, audit_log=audit.AUDIT_LOG):
+    """Rebuild a fleet run's result from its playbook log and the audit log.
+
+    For a run whose benchmark process was stopped before it saved its results:
+    the wall time is profile_tasks' elapsed time at its last line (the playbook
+    start to its TASKS RECAP), the audit window is that span."""
+    import datetime  # pylint: disable=import-outside-toplevel
+    with open(log_path) as handle:
+        text = handle.read()
+    stamps = PROFILE_STAMP.findall(text)
+    if not stamps or "PLAY RECAP" not in text:
+        raise RuntimeError("%s: the run did not finish (no PLAY RECAP or time stamps)" % log_path)
+    day, clock, h, m, sec = stamps[-1]
+    end = datetime.datetime.strptime("%s %s" % (day, clock), "%d %B %Y %H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc) + datetime.timedelta(seconds=1)
+    wall = int(h) * 3600 + int(m) * 60 + float(sec)
+    start = end - datetime.timedelta(seconds=wall + 3)
+    window = audit.Window(audit_log)
+    window.start, window.end = start, end
+    window._inode, window._offset = os.stat(audit_log).st_ino, 0  # pylint: disable=protected-access
+    events = window.events()
+    role = audit.by_user(events, user)
+    double = [e for e in audit.by_user(events, admin_user)
+              if audit.is_resource(e, "nodes") and audit.names_any(e, node_names)]
+    recap = parse_recap(text)
+    hosts = {h: r for h, r in recap.items() if h in node_names}
+    return {
+        "wall_s": wall, "rc": 0 if hosts and all(r.get("failed", 1) == 0 for r in hosts.values()) else 2,
+        "load": None, "log": log_path, "recovered": True, "hosts": len(node_names),
+        "hosts_ok": sum(1 for r in hosts.values() if r.get("failed", 1) == 0 and r.get("unreachable", 1) == 0),
+        "changed": sum(r.get("changed", 0) for r in recap.values()),
+        "role_requests": len(role), "role_breakdown": audit.breakdown(role),
+        "token_gets": len([e for e in role if audit.is_resource(e, "secrets", "kubeedge", "tokensecret", "get")]),
+        "double_requests": len(double), "double_breakdown": audit.breakdown(double),
+        "slowest_tasks": [(t.strip(), float(s)) for t, s in re.findall(r"^(.+?) -+ (\d+\.\d+)s$", text, re.M)][:15],
+    }
