@@ -135,8 +135,7 @@ def test_preflight_refuses_a_cluster_not_built_by_kubeadm(cluster, core, run_pla
                             "no ConfigMap kube-system/kube-proxy with a kubeconfig.conf key")
 
 
-def test_preflight_refuses_controller_manager_without_token_controllers(cluster, core, run_playbook, artifacts,
-                                                                         purpose):
+def test_preflight_refuses_controller_manager_without_token_controllers(cluster, core, run_playbook, artifacts, purpose):
     cluster(controllers="*,-ttl")
     before = snapshot(core, purpose)
     result = converge(run_playbook, artifacts, purpose)
@@ -160,8 +159,7 @@ def test_preflight_without_controller_manager_pod_and_its_skip_variable(cluster,
     assert snapshot(core, purpose) == before
 
 
-def test_addon_once_token_reused_check_mode_and_detach(cluster, api_client, core, run_playbook, artifacts,
-                                                        purpose):
+def test_addon_once_token_reused_check_mode_and_detach(cluster, api_client, core, run_playbook, artifacts, purpose):
     cluster()   # kubeadm marks + the real controller-manager's flags (bootstrapsigner, tokencleaner)
     before = snapshot(core, purpose)
     apps = client.AppsV1Api(api_client)
@@ -196,7 +194,6 @@ def test_addon_once_token_reused_check_mode_and_detach(cluster, api_client, core
     assert changed(result) == 0, result.stdout[-3000:]
     assert tokens(core, purpose) == first
     assert core.read_namespaced_config_map("edge-info", "edge-system").metadata.resource_version == rv
-
 
     # Detach refuses while a Node carries the edge label, then removes the edge apps and our tokens.
     node = "superedge-test-%s" % os.urandom(3).hex()
