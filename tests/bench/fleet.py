@@ -101,7 +101,10 @@ class Fleet(object):
             docker("exec", name, "sh", "-c",
                    "for i in $(seq 1 120); do s=$(systemctl is-system-running 2>/dev/null); "
                    "case $s in running|degraded) break;; esac; sleep 1; done; "
-                   "mount -o remount,rw /proc/sys")
+                   "mount -o remount,rw /proc/sys; "
+                   # A host with containerd installed runs it, and its CRI plugin has created
+                   # /etc/cni/net.d; under load that lags the boot (the role needs the directory).
+                   "for i in $(seq 1 120); do [ -d /etc/cni/net.d ] && break; sleep 1; done")
 
     def remove(self, names=None):
         names = list(self.containers if names is None else names)
