@@ -4,7 +4,7 @@ Each case fails (rc != 0) with a message that names the bad value and the fix,
 and the cluster is unchanged: the objects the module could write (Secrets of
 the namespace, DaemonSets of the namespace, bootstrap token Secrets of our
 purpose in kube-system) are listed before and after, with their
-resourceVersions. Cases the test files of the modules already cover
+resourceVersions (generations of DaemonSets). Cases the test files of the modules already cover
 (tests/integration/test_kubeedge_token.py, test_daemonset_edge_affinity.py,
 test_bootstrap_token.py) are not repeated here; CATALOGUE.md lists them all.
 
@@ -154,8 +154,9 @@ def cluster_state(core, apps, values):
     return {
         "secrets": sorted((s.metadata.name, s.metadata.resource_version) for s in core.list_namespaced_secret(ns).items
                           if s.type != "kubernetes.io/service-account-token"),
-        "daemonsets": sorted((d.metadata.name, d.metadata.resource_version, json.dumps(
-            apps.api_client.sanitize_for_serialization(d.spec.template.spec.affinity), sort_keys=True))
+        # generation, not resourceVersion: the DaemonSet controller keeps updating the status
+        "daemonsets": sorted((d.metadata.name, d.metadata.generation, json.dumps(
+            apps.api_client.sanitize_for_serialization(d.spec.template.spec), sort_keys=True))
             for d in apps.list_namespaced_daemon_set(ns).items),
         "bootstrap": bootstrap_secrets(core, values["purpose"]),
     }

@@ -8,7 +8,6 @@ clean), then the real join at -vvv.
 """
 
 import base64
-import hashlib
 import os
 import subprocess
 import time
@@ -18,7 +17,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-WRONG_SHA256 = "sha256:" + hashlib.sha256(b"not the release archive").hexdigest()
+# Not the sha256 of any release archive.
+WRONG_SHA256 = "sha256:5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"
 # What a bad checksum must never leave on the host.
 INSTALLED = ["/usr/local/bin/keadm", "/usr/local/bin/edgecore", "/etc/kubeedge", "/etc/systemd/system/edgecore.service"]
 STAGING = "/var/cache/edge-cluster-keadm"
@@ -27,10 +27,12 @@ QUIET = {"edgenode_manage_runtime": False, "edgenode_manage_nsswitch": False, "e
 
 CASES = [
     ("keadm-url-wrong-sha256", {"edgenode_keadm_install_method": "url", "edgenode_keadm_checksum": WRONG_SHA256},
-     "keadm-v1.13.1-linux-amd64.tar.gz", ["did not match", WRONG_SHA256.split(":", 1)[1]]),
+     ["keadm-v1.13.1-linux-amd64.tar.gz", "did not match",
+      "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"]),
     ("kubeedge-url-wrong-sha256", {"edgenode_install_method": "binary", "edgenode_kubeedge_archive_method": "url",
                                    "edgenode_kubeedge_archive_checksum": WRONG_SHA256},
-     "kubeedge-v1.13.1-linux-amd64.tar.gz", ["did not match", WRONG_SHA256.split(":", 1)[1]]),
+     ["kubeedge-v1.13.1-linux-amd64.tar.gz", "did not match",
+      "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"]),
 ]
 
 
@@ -71,8 +73,8 @@ def hits(text, needles):
     return [n[:12] + "..." for n in needles if n and n in text]
 
 
-@pytest.mark.parametrize("case,override,archive,needles", [pytest.param(*c, id=c[0]) for c in CASES])
-def test_wrong_sha256_installs_nothing(rel, edge_lab, host, tmp_path, case, override, archive, needles):
+@pytest.mark.parametrize("case,override,needles", [pytest.param(*c, id=c[0]) for c in CASES])
+def test_wrong_sha256_installs_nothing(rel, edge_lab, host, tmp_path, case, override, needles):
     inv = rel.write_inventory(tmp_path / "inv.yml", [host], edge_lab.edge_vars(
         edgenode_release_base_url=edge_lab.art_url, **dict(QUIET, **override)))
     host.mark()
@@ -80,7 +82,6 @@ def test_wrong_sha256_installs_nothing(rel, edge_lab, host, tmp_path, case, over
     assert res.rc != 0, res
     for needle in needles:
         assert needle in res.output, (case, needle, res)
-    assert archive in res.output, res
     for path in INSTALLED:
         assert host.sh("test -e %s" % path, check=False).returncode != 0, (case, path)
     files = host.sh("find %s -type f 2>/dev/null || true" % STAGING).stdout.split()
