@@ -25,6 +25,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,15 @@ class Context(object):
                                                  time.monotonic() - self.t0,
                                                  "/".join("%.2f" % x for x in (loadavg() or ())), msg),
               flush=True)
+
+
+def remove_containers(prefix):
+    """Containers of this run (name prefix and the benchmarks' label) that are still there."""
+    names = subprocess.run(["docker", "ps", "-aq", "--filter", "label=owner=edge-cluster-bench",
+                            "--filter", "name=^%s-" % prefix], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True, check=False).stdout.split()
+    if names:
+        subprocess.run(["docker", "rm", "-f", "-v"] + names, stdout=subprocess.DEVNULL, check=False)
 
 
 def _git_describe():
@@ -150,6 +160,13 @@ def main(argv=None):
     if unknown:
         parser.error("unknown benchmark(s) %s; choose from %s" % (", ".join(sorted(unknown)), ", ".join(BENCHMARKS)))
 
+    # SIGTERM (and SIGINT, even when started in the background) end the run through
+    # the cleanup below instead of leaving containers and cluster objects behind.
+    def stop(signum, _frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
     ctx = Context(args)
     results = {"machine": machine(ctx.kubeconfig), "prefix": ctx.prefix, "benchmarks": {}}
     results["machine"]["kubectl"] = ctx.kubectl_version
@@ -185,6 +202,7 @@ def main(argv=None):
                 json.dump(results, handle, indent=1, default=str)
     finally:
         if not ctx.keep:
+            remove_containers(ctx.prefix)
             errors = ctx.bench.cleanup()
             for err in errors:
                 ctx.log("cleanup: %s" % err)

@@ -29,8 +29,8 @@ class FleetBench(object):
         ctx = self.ctx
         kubeconfig, user = ctx.bench.identity("edge-play")
         names = ["%s-f%dr%d-%02d" % (ctx.prefix, n, rep, i) for i in range(n)]
-        self.fleet.start(names)
         try:
+            self.fleet.start(names)
             inventory = self.fleet.inventory(names, kubeconfig,
                                              os.path.join(ctx.workdir, "inventory-f%dr%d.yml" % (n, rep)))
             result = self.fleet.run_playbook("playbooks/edge.yml", inventory, user, "fleet-f%dr%d" % (n, rep), names,

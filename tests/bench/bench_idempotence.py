@@ -73,8 +73,8 @@ class IdempotenceBench(object):
         names = ["%s-idem-%02d" % (ctx.prefix, i) for i in range(self.n)]
         ctx.log("idempotence: playbooks/edge.yml on %d fresh edge containers, then %d re-run(s)"
                 % (self.n, self.reps))
-        fleet.start(names)
         try:
+            fleet.start(names)
             inventory = fleet.inventory(names, kubeconfig, os.path.join(ctx.workdir, "inventory-idem.yml"))
             first = fleet.run_playbook("playbooks/edge.yml", inventory, user, "idem-first", names, kubeconfig)
             ctx.log("idempotence: first run %.1f s, changed=%d, rc %d" % (first["wall_s"], first["changed"],

@@ -138,7 +138,9 @@ class Bench(object):
         except client.ApiException as exc:
             errors.append("clusterrolebindings: %s" % exc.reason)
         try:
-            self.delete_nodes(self.nodes)
+            labelled = [n.metadata.name for n in self.core.list_node(
+                label_selector="%s=%s" % (BENCH_LABEL, self.prefix)).items]
+            self.delete_nodes(sorted(set(self.nodes) | set(labelled)))
         except client.ApiException as exc:
             errors.append("nodes: %s" % exc.reason)
         return errors
