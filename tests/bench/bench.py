@@ -122,6 +122,20 @@ def recover_fleet(workdir):
     return 0
 
 
+def merge_fleet(a, b):
+    """Fleet results of two runs as one: the runs of every size together, medians recomputed."""
+    from bench_fleet import summarize  # pylint: disable=import-outside-toplevel
+    runs = {}
+    for part in (a, b):
+        for n, rs in part["runs"].items():
+            runs.setdefault(int(n), []).extend(rs)
+    merged = summarize(runs, max(len(r) for r in runs.values()), b["params"]["forks"], b["params"]["strategy"])
+    merged.update({"date": b.get("date"), "duration_s": (a.get("duration_s") or 0) + (b.get("duration_s") or 0),
+                   "load_before": b.get("load_before"), "load_after": b.get("load_after"),
+                   "merged_from": "%d result files" % 2})
+    return merged
+
+
 def render_only(args):
     results = {"benchmarks": {}}
     for path in args.merge:
@@ -129,7 +143,10 @@ def render_only(args):
             earlier = json.load(handle)
         results["machine"] = earlier.get("machine", results.get("machine"))
         for name, out in earlier.get("benchmarks", {}).items():
-            if "error" not in out or name not in results["benchmarks"]:
+            have = results["benchmarks"].get(name)
+            if name == "fleet" and have and "runs" in have and "runs" in out:
+                out = merge_fleet(have, out)
+            if "error" not in out or not have:
                 results["benchmarks"][name] = out
     with open(args.output, "w") as handle:
         handle.write(report.render(results))

@@ -158,7 +158,8 @@ class Fleet(object):
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         window.close()
         with open(log_path) as log:
-            recap = parse_recap(log.read())
+            text = log.read()
+        recap = parse_recap(text)
         events = window.events()
         role = audit.by_user(events, user)
         token_gets = [e for e in role if audit.is_resource(e, "secrets", "kubeedge", "tokensecret", "get")]
@@ -179,6 +180,7 @@ class Fleet(object):
             "token_gets": len(token_gets),
             "double_requests": len(double), "double_breakdown": audit.breakdown(double),
             "slowest_tasks": [(t.strip(), float(s)) for t, s in slowest][:15],
+            "tasks": len(re.findall(r"^TASK ", text, re.M)),
         }
 
     def nodes_ready(self, names):
