@@ -155,7 +155,7 @@ def render_only(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--only", default=",".join(BENCHMARKS),
                         help="comma-separated subset of %s" % ", ".join(BENCHMARKS))
     parser.add_argument("--output", default=os.path.join(REPO, "BENCHMARKS.md"))

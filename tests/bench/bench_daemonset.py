@@ -18,8 +18,6 @@ import subprocess
 import sys
 import time
 
-from kubernetes import client
-
 import audit
 from cluster import EDGE_LABEL
 from stats import loadavg, median, ratio
@@ -107,9 +105,10 @@ class DaemonSetBench(object):
         kubeconfig, user = self.bench.identity("ds-module")
         args = {"discover": True, "namespace": ns, "kubeconfig": kubeconfig}
         cmd = [self.ctx.ansible, "localhost", "-c", "local", "-i", "localhost,",
-               "-e", "ansible_python_interpreter=%s" % sys.executable, "-m", "edge.cluster.daemonset_edge_affinity", "-a", json.dumps(args)]
-        return self._measure(cmd, user, "module-%s.log" % ns, env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-                                                                    "ANSIBLE_STDOUT_CALLBACK": "json"})
+               "-e", "ansible_python_interpreter=%s" % sys.executable,
+               "-m", "edge.cluster.daemonset_edge_affinity", "-a", json.dumps(args)]
+        env = {"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"}
+        return self._measure(cmd, user, "module-%s.log" % ns, env=env)
 
     def run_script(self, ns):
         kubeconfig, user = self.bench.identity("ds-runbook")

@@ -33,8 +33,8 @@ class FleetBench(object):
             self.fleet.start(names)
             inventory = self.fleet.inventory(names, kubeconfig,
                                              os.path.join(ctx.workdir, "inventory-f%dr%d.yml" % (n, rep)))
-            result = self.fleet.run_playbook("playbooks/edge.yml", inventory, user, "fleet-f%dr%d" % (n, rep), names,
-                                               kubeconfig)
+            label = "fleet-f%dr%d" % (n, rep)
+            result = self.fleet.run_playbook("playbooks/edge.yml", inventory, user, label, names, kubeconfig)
             result["nodes_ready"] = self.fleet.nodes_ready(names)
         finally:
             if not ctx.keep:

@@ -77,8 +77,8 @@ class IdempotenceBench(object):
             fleet.start(names)
             inventory = fleet.inventory(names, kubeconfig, os.path.join(ctx.workdir, "inventory-idem.yml"))
             first = fleet.run_playbook("playbooks/edge.yml", inventory, user, "idem-first", names, kubeconfig)
-            ctx.log("idempotence: first run %.1f s, changed=%d, rc %d" % (first["wall_s"], first["changed"],
-                                                                        first["rc"]))
+            ctx.log("idempotence: first run %.1f s, changed=%d, rc %d"
+                    % (first["wall_s"], first["changed"], first["rc"]))
             seconds = []
             for i in range(self.reps):
                 again = fleet.run_playbook("playbooks/edge.yml", inventory, user, "idem-rerun%d" % i, names,

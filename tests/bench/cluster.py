@@ -63,7 +63,7 @@ class Bench(object):
                                       name="cluster-admin"),
             subjects=[client.RbacV1Subject(kind="ServiceAccount", name=who, namespace=self.home_ns)]))
         token = None
-        for _ in range(60):  # the token controller adds the token Secret
+        for _attempt in range(60):  # the token controller adds the token Secret
             sa = self.core.read_namespaced_service_account(who, self.home_ns)
             for ref in sa.secrets or []:
                 secret = self.core.read_namespaced_secret(ref.name, self.home_ns)

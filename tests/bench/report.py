@@ -238,7 +238,7 @@ def section_fleet(b):
         out.append("A run with N=%s had %d of %d hosts fail (see its log, %s); it is left out of the medians."
                    % (n, r["hosts"] - r["hosts_ok"], r["hosts"], os.path.basename(r["log"])))
     out.append("")
-    big = [r for r in b["runs"].get(str(s["last"]), []) if r.get("slowest_tasks")]
+    big = [r for r in b["runs"].get(str(s["last"]), []) if r.get("slowest_tasks") and r["hosts_ok"] == r["hosts"]]
     if big:
         out += ["Slowest tasks of one N=%d run (`ansible.posix.profile_tasks`, seconds over all hosts):" % s["last"],
                 ""]
@@ -345,8 +345,9 @@ def section_api(b):
     worst = None
     for n in p["sizes"]:
         ps = b["per_size"][str(n)]
-        out.append("| %d | %s | **%s** | %s | %s |" % (n, fmt(ps["role_requests"], 0), fmt(ps["role_per_node"], 2),
-                                                      fmt(ps["double_requests"], 0), fmt(ps["double_per_node"], 2)))
+        out.append("| %d | %s | **%s** | %s | %s |" % (
+            n, fmt(ps["role_requests"], 0), fmt(ps["role_per_node"], 2),
+            fmt(ps["double_requests"], 0), fmt(ps["double_per_node"], 2)))
         if ps["role_per_node"] is not None:
             worst = max(worst or 0, ps["role_per_node"])
     ok = worst is not None and worst <= TARGETS["role_per_node"]

@@ -31,9 +31,9 @@ def marginal(points):
     pts = [(float(n), float(t)) for n, t in points if t is not None]
     if len(pts) < 2:
         return None
-    mean_n = sum(n for n, _ in pts) / len(pts)
-    mean_t = sum(t for _, t in pts) / len(pts)
-    den = sum((n - mean_n) ** 2 for n, _ in pts)
+    mean_n = sum(n for n, _t in pts) / len(pts)
+    mean_t = sum(t for _n, t in pts) / len(pts)
+    den = sum((n - mean_n) ** 2 for n, _t in pts)
     if den == 0:
         return None
     return sum((n - mean_n) * (t - mean_t) for n, t in pts) / den
