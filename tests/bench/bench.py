@@ -143,6 +143,7 @@ def render_only(args):
             earlier = json.load(handle)
         results["machine"] = earlier.get("machine", results.get("machine"))
         for name, out in earlier.get("benchmarks", {}).items():
+            out.setdefault("collection", (earlier.get("machine") or {}).get("collection"))
             have = results["benchmarks"].get(name)
             if name == "fleet" and have and "runs" in have and "runs" in out:
                 out = merge_fleet(have, out)
@@ -214,6 +215,7 @@ def main(argv=None):
             out["duration_s"] = time.monotonic() - started
             out["load_before"] = load_before
             out["load_after"] = loadavg()
+            out["collection"] = results["machine"]["collection"]
             results["benchmarks"][name] = out
             with open(results_path, "w") as handle:
                 json.dump(results, handle, indent=1, default=str)

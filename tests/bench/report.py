@@ -77,7 +77,6 @@ def header(results):
         "| ansible-core | %s |" % m.get("ansible_core", "n/a"),
         "| kube-apiserver | %s |" % m.get("kube_apiserver", "n/a"),
         "| kubectl (runbook script) | %s |" % m.get("kubectl", "n/a"),
-        "| collection measured | %s |" % m.get("collection", "n/a"),
         "",
         "The machine is shared: other test runs used it at the same time, so each table gives the load",
         "average (1/5/15 min) seen when it ran. On 2 cores a load above 2 means the runs waited for CPU.",
@@ -86,8 +85,9 @@ def header(results):
 
 
 def _stamp(b):
-    return "Measured %s, %.0f s, load average %s before and %s after." % (
-        b.get("date", "?"), b.get("duration_s", 0), _load(b.get("load_before")), _load(b.get("load_after")))
+    return "Measured %s (collection at %s), %.0f s, load average %s before and %s after." % (
+        b.get("date", "?"), b.get("collection") or "?", b.get("duration_s", 0), _load(b.get("load_before")),
+        _load(b.get("load_after")))
 
 
 def section_daemonset(b):
