@@ -52,6 +52,10 @@ class Bed:
         self.edges = ["ks-edge-%s-%d" % (self.tag, i) for i in range(2)]
         self.nodes = [self.cloud] + self.edges
         self.tmp = tmp_path_factory.mktemp("kubesphere")
+        # The runbook's 30000-30004 may be held by other tests on the shared apiserver (a keadm
+        # CloudCore's Service): this module maps the same five ports to a block of its own.
+        self.base = 30100 + (int(self.tag, 16) % 400) * 5
+        self.ports = [(name, port, self.base + i) for i, (name, port, dummy) in enumerate(RUNBOOK_PORTS)]
 
     def add_node(self, name, labels):
         self.core.create_node(client.V1Node.from_dict({
@@ -124,6 +128,7 @@ class Bed:
             "kubesphere_edge_daemonsets": [{"namespace": self.ns, "name": n}
                                            for n in ("nodelocaldns", "kube-proxy", "calico-node")],
             "kubesphere_edge_external_address": "203.0.113.5",
+            "kubesphere_edge_ports": [{"name": n, "port": p, "node_port": np} for n, p, np in self.ports],
         }
         base.update(override)
         return base
@@ -210,7 +215,7 @@ def test_cloud_side_applied_then_idempotent(run_playbook, bed):
     assert svc.spec.type == "NodePort"
     assert svc.spec.selector == {"k8s-app": "kubeedge", "kubeedge": "cloudcore"}
     assert [(p.name, p.port, p.target_port, p.node_port, p.protocol) for p in svc.spec.ports] == \
-        [(n, p, p, np, "TCP") for n, p, np in RUNBOOK_PORTS]
+        [(n, p, p, np, "TCP") for n, p, np in bed.ports]
 
     taints = bed.taints()
     assert taints[bed.cloud] == []
@@ -224,13 +229,22 @@ def test_cloud_side_applied_then_idempotent(run_playbook, bed):
 
     out = " ".join(first.stdout.split())
     assert "CloudCore runs v1.12.1 but edge-watcher-config makes KubeSphere's join command install v1.13.1" in out
-    assert "cloudhubPort 10000/TCP cloudhubNodePort 30000" in out
-    assert "tunnelPort 10004/TCP tunnelNodePort 30004" in out
+    assert "cloudhubPort 10000/TCP cloudhubNodePort %d" % bed.base in out
+    assert "tunnelPort 10004/TCP tunnelNodePort %d" % (bed.base + 4) in out
     assert "allow it in the firewall of 203.0.113.5" in out
 
     second = run(run_playbook, bed)
     assert second.rc == 0, second
     assert recap(second) == (0, 0), second.stdout[-3000:]
+
+
+def test_defaults_are_the_runbooks_port_table():
+    """The role's default mapping is the runbook's table (the cluster tests use a block of their own)."""
+    defaults = yaml.safe_load((Path(__file__).parents[2] / "roles" / "kubesphere_edge" / "defaults" / "main.yml")
+                              .read_text(encoding="utf-8"))
+    assert [(p["name"], p["port"], p["node_port"]) for p in defaults["kubesphere_edge_ports"]] == RUNBOOK_PORTS
+    assert defaults["kubesphere_edge_namespace"] == "kubeedge"
+    assert defaults["kubesphere_edge_taint"] == {"key": TAINT_KEY, "value": "", "effect": "NoSchedule"}
 
 
 def test_taint_option_off_leaves_new_edge_nodes_untainted(run_playbook, bed):
@@ -247,7 +261,7 @@ def test_taint_option_off_leaves_new_edge_nodes_untainted(run_playbook, bed):
 
 
 def test_binary_cloudcore_gets_a_service_with_endpoints(run_playbook, bed):
-    ports = [{"name": "cloudhub", "port": 10000, "node_port": 30000 + 1000 + int(bed.tag, 16) % 700}]
+    ports = [{"name": "cloudhub", "port": 10000, "node_port": bed.base + 5}]
     res = run(run_playbook, bed, kubesphere_edge_service_name="cloudcore-binary",
               kubesphere_edge_cloudcore_endpoints=["192.0.2.20"], kubesphere_edge_ports=ports,
               kubesphere_edge_default_taint=False)
