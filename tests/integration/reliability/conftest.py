@@ -148,6 +148,19 @@ class Forwarder:
 
 
 # ---------------------------------------------------------------------------
+def cloudcore_double_env(attempts=3):
+    """Start (or reuse) the shared cloudcore double and read its settings; other
+    test runs may stop it in between (their teardown), so try again."""
+    for attempt in range(attempts):
+        subprocess.run([str(TESTBED / "cloudcore-double.sh"), "start"], check=True, stdout=subprocess.DEVNULL)
+        proc = subprocess.run([str(TESTBED / "cloudcore-double.sh"), "env"], stdout=subprocess.PIPE, text=True,
+                              check=attempt == attempts - 1)
+        if proc.returncode == 0:
+            return proc.stdout
+        time.sleep(2)
+    return ""
+
+
 class EdgeLab:
     """The cloud side as the edge hosts and the play see it in these tests."""
 
@@ -164,9 +177,7 @@ class EdgeLab:
                         self.art_dir], check=True)
         self.art_url = subprocess.run([str(TESTBED / "artifacts-server.sh"), "start"], check=True,
                                       stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
-        subprocess.run([str(TESTBED / "cloudcore-double.sh"), "start"], check=True, stdout=subprocess.DEVNULL)
-        env = subprocess.run([str(TESTBED / "cloudcore-double.sh"), "env"], check=True,
-                             stdout=subprocess.PIPE, text=True).stdout
+        env = cloudcore_double_env()
         cc = dict(line.replace("export ", "", 1).split("=", 1) for line in env.splitlines() if "=" in line)
         self.cloud_address = cc["CLOUDCORE_ADDRESS"]
         hub_port = int(cc["CLOUDCORE_IPPORT"].rsplit(":", 1)[1])
@@ -272,14 +283,15 @@ class EdgeHosts:
                 pass
 
 
-def wait_systemd(host, timeout=90):
+def wait_systemd(host, timeout=240):
     """Wait for systemd, then make /proc/sys writable like molecule/shared/prepare.yml
     does (docker mounts it read-only; a real host has it read-write). Again after
     every docker start/restart."""
     host.sh("for i in $(seq 1 %d); do s=$(systemctl is-system-running 2>/dev/null); "
             "case $s in running|degraded) break;; esac; sleep 1; done; "
-            "case $(systemctl is-system-running 2>/dev/null) in running|degraded) ;; *) exit 1;; esac; "
-            "findmnt -no OPTIONS /proc/sys | grep -q '^ro' && mount -o remount,rw /proc/sys; true" % timeout)
+            "s=$(systemctl is-system-running 2>/dev/null); "
+            "case $s in running|degraded) ;; *) echo \"systemd is $s after %d s\" >&2; exit 1;; esac; "
+            "findmnt -no OPTIONS /proc/sys | grep -q '^ro' && mount -o remount,rw /proc/sys; true" % (timeout, timeout))
 
 
 @pytest.fixture(scope="module")
