@@ -132,7 +132,8 @@ def merge_fleet(a, b):
     merged = summarize(runs, max(len(r) for r in runs.values()), b["params"]["forks"], b["params"]["strategy"])
     merged.update({"date": b.get("date"), "duration_s": (a.get("duration_s") or 0) + (b.get("duration_s") or 0),
                    "load_before": b.get("load_before"), "load_after": b.get("load_after"),
-                   "merged_from": "%d result files" % 2})
+                   "merged_from": "%d result files" % 2,
+                   "collection": ", ".join(sorted({x.get("collection") or "?" for x in (a, b)}))})
     return merged
 
 
