@@ -11,7 +11,6 @@ import ipaddress
 import json
 import os
 import re
-import socket
 import ssl
 import subprocess
 from pathlib import Path
@@ -98,12 +97,12 @@ def test_stream_certificate_signed_by_the_cluster_ca(cloud_host):
     ip = host_ip(host)
     pem = host.sh("cat /etc/kubeedge/certs/stream.crt").stdout
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import padding
     cert = x509.load_pem_x509_certificate(pem.encode())
     ca = x509.load_pem_x509_certificate((CLUSTER_PKI / "ca.crt").read_bytes())
     assert cert.issuer == ca.subject
-    ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
-                           __import__("cryptography.hazmat.primitives.asymmetric.padding", fromlist=["x"]).PKCS1v15(),
-                           cert.signature_hash_algorithm)
+    # raises InvalidSignature unless the cluster CA key signed it
+    ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sorted(map(str, sans.get_values_for_type(x509.IPAddress))) == sorted(["127.0.0.1", ip])
     assert host.sh("cat /etc/kubeedge/ca/streamCA.crt").stdout.strip() == (CLUSTER_PKI / "ca.crt").read_text().strip()

@@ -1,6 +1,7 @@
 """Verify CloudCore on the cloud hosts: real state on the hosts and in the cluster."""
 
 import ipaddress
+import json
 import os
 import socket
 import ssl
@@ -132,7 +133,6 @@ def test_binary_method_stream_certificate_and_dnat(host, api):
     assert x509.load_pem_x509_certificate(served.encode()) == cert
     # DNAT of every CloudCore's recorded tunnel port (both hosts of this scenario) to its stream port
     cm = client.CoreV1Api(api).read_namespaced_config_map("tunnelport", "kubeedge")
-    import json
     record = json.loads(cm.metadata.annotations["tunnelportrecord.kubeedge.io"])["ipTunnelPort"]
     assert address in record
     rules = host.check_output("iptables -t nat -S OUTPUT")
