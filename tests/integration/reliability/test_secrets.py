@@ -112,9 +112,11 @@ def test_verbose_join_leaks_no_secret(rel, edge_lab, host, api_client, tmp_path)
     assert hits(journal, secrets) == [], "the host's journal carries a secret"
 
     # Files the run wrote on the controller: its temp dirs and anything under /tmp since the start.
-    found = subprocess.run(["find", "/tmp", str(Path.home() / ".ansible"), "-xdev", "-type", "f", "-newer",
-                            str(marker), "-size", "-20M"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                           text=True, check=False).stdout.split()
+    # (~/.ansible/tmp and ~/.ansible/cp are ansible's own; ~/.ansible/collections is the checkout.)
+    roots = ["/tmp"] + [str(p) for p in (Path.home() / ".ansible" / "tmp", Path.home() / ".ansible" / "cp")
+                        if p.exists()]
+    found = subprocess.run(["find"] + roots + ["-xdev", "-type", "f", "-newer", str(marker), "-size", "-20M"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False).stdout.split()
     # /tmp/bash_jobs.* belong to the machinery that runs this session, not to the run.
     found = [f for f in found if "/bash_jobs." not in f]
     leaked = []
