@@ -50,6 +50,12 @@ def docker(*args, check=True, capture=True):
     return proc
 
 
+def first_failure(text):
+    """The message of the first failed host task in a playbook log, or None."""
+    m = re.search(r'^fatal: \[([^\]]+)\]: FAILED! => .*?"msg": "((?:[^"\\]|\\.)*)"', text, re.M)
+    return "%s: %s" % (m.group(1), m.group(2)) if m else None
+
+
 def parse_recap(text):
     """{host: {'ok': n, 'changed': n, 'unreachable': n, 'failed': n, ...}} from a PLAY RECAP."""
     out = {}
@@ -181,6 +187,7 @@ class Fleet(object):
             "double_requests": len(double), "double_breakdown": audit.breakdown(double),
             "slowest_tasks": [(t.strip(), float(s)) for t, s in slowest][:15],
             "tasks": len(re.findall(r"^TASK ", text, re.M)),
+            "failure": first_failure(text),
         }
 
     def nodes_ready(self, names):
@@ -238,4 +245,5 @@ def recover_run(log_path, node_names, user, admin_user, audit_log=audit.AUDIT_LO
         "token_gets": len([e for e in role if audit.is_resource(e, "secrets", "kubeedge", "tokensecret", "get")]),
         "double_requests": len(double), "double_breakdown": audit.breakdown(double),
         "slowest_tasks": [(t.strip(), float(s)) for t, s in re.findall(r"^(.+?) -+ (\d+\.\d+)s$", text, re.M)][:15],
+        "failure": first_failure(text),
     }

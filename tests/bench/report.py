@@ -235,8 +235,13 @@ def section_fleet(b):
                    " benchmark process was stopped; its load was not recorded.")
     failed = [(n, r) for n, rs in b["runs"].items() for r in rs if r["hosts_ok"] < r["hosts"]]
     for n, r in failed:
-        out.append("A run with N=%s had %d of %d hosts fail (see its log, %s); it is left out of the medians."
-                   % (n, r["hosts"] - r["hosts_ok"], r["hosts"], os.path.basename(r["log"])))
+        why = r.get("failure")
+        if why is None and r.get("log") and os.path.exists(r["log"]):
+            from fleet import first_failure  # pylint: disable=import-outside-toplevel
+            with open(r["log"]) as handle:
+                why = first_failure(handle.read())
+        out.append("A run with N=%s had %d of %d hosts fail (first failure: `%s`); it is left out of the medians."
+                   % (n, r["hosts"] - r["hosts_ok"], r["hosts"], why or "see " + os.path.basename(r["log"])))
     out.append("")
     big = [r for r in b["runs"].get(str(s["last"]), []) if r.get("slowest_tasks") and r["hosts_ok"] == r["hosts"]]
     if big:

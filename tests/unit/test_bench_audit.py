@@ -14,7 +14,7 @@ import audit  # noqa: E402  pylint: disable=wrong-import-position
 import report  # noqa: E402  pylint: disable=wrong-import-position
 import stats  # noqa: E402  pylint: disable=wrong-import-position
 from bench_idempotence import site_time_from_lab_log  # noqa: E402  pylint: disable=wrong-import-position
-from fleet import parse_recap  # noqa: E402  pylint: disable=wrong-import-position
+from fleet import first_failure, parse_recap  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def stamp(when):
@@ -146,6 +146,13 @@ localhost                  : ok=2    changed=0    unreachable=0    failed=0    s
     assert recap["ebench-1-f1r0-00"] == {"ok": 64, "changed": 14, "unreachable": 0, "failed": 0, "skipped": 30,
                                          "rescued": 0, "ignored": 1}
     assert recap["localhost"]["changed"] == 0
+
+
+def test_first_failure():
+    text = ('ok: [h1]\nfatal: [h2]: FAILED! => {"changed": false, "checksum": "a8", '
+            '"msg": "Destination directory /etc/cni/net.d does not exist"}\n')
+    assert first_failure(text) == "h2: Destination directory /etc/cni/net.d does not exist"
+    assert first_failure("ok: [h1]\n") is None
 
 
 def test_site_time_from_lab_log():
