@@ -104,6 +104,16 @@ class Fleet(object):
                    *(RUN_ARGS + [image, "/lib/systemd/systemd"]))
             self.containers.append(name)
         for name in names:
+            state = docker("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", name).stdout.split()
+            if state and state[0] != "true":
+                with open("/proc/sys/fs/inotify/max_user_instances") as handle:
+                    limit = handle.read().strip()
+                raise RuntimeError(
+                    "edge host container %s exited at boot (code %s): with many systemd containers on one "
+                    "machine this is usually the inotify limit (fs.inotify.max_user_instances=%s, shared by "
+                    "every container's systemd and containerd). Raise it (sysctl -w "
+                    "fs.inotify.max_user_instances=1024) or use fewer hosts (BENCH_FLEET_SIZES)."
+                    % (name, state[1] if len(state) > 1 else "?", limit))
             docker("exec", name, "sh", "-c",
                    "for i in $(seq 1 120); do s=$(systemctl is-system-running 2>/dev/null); "
                    "case $s in running|degraded) break;; esac; sleep 1; done; "
