@@ -150,8 +150,12 @@ def render_only(args):
                 out = merge_fleet(have, out)
             if "error" not in out or not have:
                 results["benchmarks"][name] = out
+    text = report.render(results)
+    if args.notes:
+        with open(args.notes) as handle:
+            text += "\n## Notes on this run\n\n" + handle.read().strip() + "\n"
     with open(args.output, "w") as handle:
-        handle.write(report.render(results))
+        handle.write(text)
     print("wrote %s from %s" % (args.output, ", ".join(args.merge)))
     return 0
 
@@ -167,6 +171,8 @@ def main(argv=None):
     parser.add_argument("--recover-fleet", metavar="WORKDIR",
                         help="rebuild the fleet results of a stopped run from its work directory "
                              "($EDGE_CLUSTER_CACHE/bench/<prefix>-*) and write them as results JSON")
+    parser.add_argument("--notes", default=None,
+                        help="with --render: a Markdown file appended as 'Notes on this run'")
     parser.add_argument("--render", action="store_true",
                         help="run nothing: write the report from the --merge results (later files win)")
     args = parser.parse_args(argv)
