@@ -173,12 +173,14 @@ def build_patch(daemonset, new_affinity):
     the new value is computed from the full current object, so replacing it
     loses nothing, while a strategic merge patch replaces ``nodeSelectorTerms``
     as a whole anyway and cannot delete keys without explicit nulls. The
-    ``test`` on ``metadata.resourceVersion`` makes the API reject the patch
-    (409) when the DaemonSet changed after it was read, so a concurrent edit
-    is never overwritten; the caller then re-reads and recomputes.
+    ``test`` on ``metadata.generation`` makes the API reject the patch (422)
+    when the DaemonSet's spec changed after it was read, so a concurrent edit
+    is never overwritten; the caller then re-reads and recomputes. Not
+    ``resourceVersion``: the DaemonSet controller bumps it with every status
+    update, which made patches of busy DaemonSets fail for no reason.
     """
-    ops = [{'op': 'test', 'path': '/metadata/resourceVersion',
-            'value': daemonset['metadata']['resourceVersion']}]
+    ops = [{'op': 'test', 'path': '/metadata/generation',
+            'value': daemonset['metadata']['generation']}]
     if new_affinity is None:
         ops.append({'op': 'remove', 'path': '/spec/template/spec/affinity'})
     else:
@@ -359,7 +361,8 @@ class EdgeAffinityService(object):
                 break
             except ApiError as exc:
                 attempt += 1
-                if exc.status != 409 or attempt >= self.MAX_CONFLICT_RETRIES:
+                # A failed JSON-patch "test" is 422 from kube-apiserver; 409 is a write conflict.
+                if exc.status not in (409, 422) or attempt >= self.MAX_CONFLICT_RETRIES:
                     raise
             # Changed by someone else since it was read: read it again and recompute.
             ds = self.api.get_daemonset(ds['metadata']['namespace'], ds['metadata']['name'])

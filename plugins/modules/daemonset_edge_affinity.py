@@ -100,7 +100,7 @@ attributes:
     support: full
 notes:
   - The change is a JSON patch that writes the whole computed C(spec.template.spec.affinity), guarded by a
-    C(test) of the C(resourceVersion) that was read, so an edit made in between is never overwritten; the
+    C(test) of the C(metadata.generation) that was read, so a spec edit made in between is never overwritten; the
     DaemonSet is then read again and the change recomputed.
   - Changing the pod template rolls the DaemonSet; its controller removes the pods from edge nodes.
   - A user expression on the same key with C(In) or C(Exists) is kept and the expression is still added.

@@ -2,6 +2,12 @@
 # Make sure a Docker Engine (Debian's docker.io) runs on this machine.
 source "$(dirname "$0")/lib.sh"
 
+# Every systemd container holds inotify instances of the host's root user;
+# the kernel default (128) stops the tenth or so from booting.
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 0)" -lt 1024 ]; then
+  sysctl -qw fs.inotify.max_user_instances=1024 2>/dev/null || log "could not raise fs.inotify.max_user_instances"
+fi
+
 if docker info >/dev/null 2>&1; then
   exit 0
 fi

@@ -144,10 +144,10 @@ def test_requires_label(spec, expected):
     assert af.requires_label(spec, KEY) is expected
 
 
-def test_build_patch_guards_resource_version():
-    ds = {"metadata": {"resourceVersion": "42"}}
+def test_build_patch_guards_generation():
+    ds = {"metadata": {"resourceVersion": "42", "generation": 3}}
     assert af.build_patch(ds, {"a": 1}) == [
-        {"op": "test", "path": "/metadata/resourceVersion", "value": "42"},
+        {"op": "test", "path": "/metadata/generation", "value": 3},
         {"op": "add", "path": "/spec/template/spec/affinity", "value": {"a": 1}}]
     assert af.build_patch(ds, None)[1] == {"op": "remove", "path": "/spec/template/spec/affinity"}
 
@@ -165,13 +165,23 @@ def apply_json_patch(obj, ops):
             parent = parent[part]
         if op["op"] == "test":
             if parent.get(parts[-1]) != op["value"]:
-                raise af.ApiError("test failed", 409)
+                raise af.ApiError("test failed", 422)  # what kube-apiserver answers
         elif op["op"] == "add":
             parent[parts[-1]] = copy.deepcopy(op["value"])
         elif op["op"] == "remove":
             del parent[parts[-1]]
     obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+    if any(op["op"] != "test" and op["path"].startswith("/spec") for op in ops):
+        obj["metadata"]["generation"] += 1
     return obj
+
+
+def test_status_updates_do_not_block_the_patch():
+    """The DaemonSet controller bumps resourceVersion on status writes; the patch still applies."""
+    ds = daemonset("kube-system", "kube-proxy")
+    ops = af.build_patch(ds, {"a": 1})
+    ds["metadata"]["resourceVersion"] = "7"  # a status update in between
+    assert apply_json_patch(ds, ops)["spec"]["template"]["spec"]["affinity"] == {"a": 1}
 
 
 class FakeApi:
@@ -238,7 +248,7 @@ def daemonset(ns, name, affinity=None, uid=None, labels=None, node_selector=None
     if node_selector:
         spec["nodeSelector"] = node_selector
     return {"metadata": {"namespace": ns, "name": name, "uid": uid or "uid-" + name, "resourceVersion": "1",
-                         "labels": labels or {}},
+                         "generation": 1, "labels": labels or {}},
             "spec": {"template": {"spec": spec}}}
 
 
