@@ -23,7 +23,8 @@ WRONG_SHA256 = "sha256:5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5
 INSTALLED = ["/usr/local/bin/keadm", "/usr/local/bin/edgecore", "/etc/kubeedge", "/etc/systemd/system/edgecore.service"]
 STAGING = "/var/cache/edge-cluster-keadm"
 # Only the download under test: nothing else of the role may change the host.
-QUIET = {"edgenode_manage_runtime": False, "edgenode_manage_nsswitch": False, "edgenode_image_archives": []}
+QUIET = {"edgenode_manage_runtime": False, "edgenode_manage_nsswitch": False, "edgenode_ip_forward": False,
+         "edgenode_image_archives": []}
 
 CASES = [
     ("keadm-url-wrong-sha256", {"edgenode_keadm_install_method": "url", "edgenode_keadm_checksum": WRONG_SHA256},
