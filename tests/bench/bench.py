@@ -24,6 +24,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -111,6 +112,12 @@ def recover_fleet(workdir):
                   int(os.environ.get("BENCH_FORKS", "20")), os.environ.get("BENCH_STRATEGY", "linear"))
     kubeconfig = os.environ.get("KUBECONFIG")
     results = {"machine": machine(kubeconfig), "prefix": prefix, "benchmarks": {"fleet": out}}
+    # the measured commit, when BENCH_REF put it in the playbook log's paths
+    for rs in out["runs"].values():
+        with open(rs[0]["log"]) as handle:
+            found = re.search(r"/bench/collections-([0-9a-f]+)/", handle.read())
+        if found:
+            results["machine"]["collection"] = found.group(1)
     stamps = [os.path.getmtime(r["log"]) for rs in out["runs"].values() for r in rs]
     out["date"] = datetime.datetime.fromtimestamp(max(stamps), datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC") if stamps else None
@@ -132,7 +139,7 @@ def merge_fleet(a, b):
     merged = summarize(runs, max(len(r) for r in runs.values()), b["params"]["forks"], b["params"]["strategy"])
     merged.update({"date": b.get("date"), "duration_s": (a.get("duration_s") or 0) + (b.get("duration_s") or 0),
                    "load_before": b.get("load_before"), "load_after": b.get("load_after"),
-                   "merged_from": "%d result files" % 2,
+                   "merged_from": "more than one result file",
                    "collection": ", ".join(sorted({x.get("collection") or "?" for x in (a, b)}))})
     return merged
 
