@@ -268,7 +268,8 @@ try:
 except ImportError:  # pragma: no cover - get_api_client reports the missing library
     k8s_client = None
 
-PAGE_SIZE = 500
+# Large enough that a cluster of a few thousand pods is read in one request.
+PAGE_SIZE = 5000
 FIELD_MANAGER = 'edge.cluster.daemonset_edge_affinity'
 
 
