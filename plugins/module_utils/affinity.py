@@ -36,6 +36,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import re
 
 DEFAULT_NODE_LABEL = 'node-role.kubernetes.io/edge'
 OPERATOR = 'DoesNotExist'
@@ -187,6 +188,18 @@ def build_patch(daemonset, new_affinity):
         # "add" replaces an existing member and creates a missing one.
         ops.append({'op': 'add', 'path': '/spec/template/spec/affinity', 'value': new_affinity})
     return ops
+
+
+LABEL_NAME = re.compile(r'^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$')
+LABEL_PREFIX = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
+
+
+def is_label_key(key):
+    """True when key is a valid Kubernetes label key ([prefix/]name)."""
+    prefix, _, name = key.rpartition('/')
+    if prefix and (len(prefix) > 253 or not LABEL_PREFIX.match(prefix)):
+        return False
+    return bool(LABEL_NAME.match(name))
 
 
 class EdgeAffinityError(Exception):

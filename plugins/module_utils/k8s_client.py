@@ -126,7 +126,8 @@ def build_configuration(params):
         configuration.verify_ssl = params['validate_certs']
     if params.get('ca_cert'):
         if not os.path.exists(params['ca_cert']):
-            raise ClusterConnectionError('ca_cert %s does not exist.' % params['ca_cert'])
+            raise ClusterConnectionError('ca_cert %s does not exist on the host running this module: copy the cluster '
+                                         'CA there, or remove ca_cert to use the CA of the kubeconfig.' % params['ca_cert'])
         configuration.ssl_ca_cert = params['ca_cert']
     return configuration
 

@@ -252,6 +252,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.edge.cluster.plugins.module_utils.affinity import (
     ApiError,
     EdgeAffinityError,
+    is_label_key,
     EdgeAffinityService,
     DEFAULT_NODE_LABEL,
 )
@@ -341,6 +342,11 @@ class KubernetesApi(object):
 
 def targets_from(params):
     """Validate the targeting options; return the explicit targets (or None)."""
+    if not is_label_key(params['node_label']):
+        raise EdgeAffinityError(
+            'node_label must be a label key such as node-role.kubernetes.io/edge (an optional DNS prefix and "/", '
+            'then up to 63 letters, digits, "-", "_" or "."), got %r: set it to the label your edge nodes carry.'
+            % params['node_label'])
     modes = [opt for opt, on in (('daemonsets', params['daemonsets'] is not None),
                                  ('label_selector', params['label_selector'] is not None),
                                  ('discover', params['discover'])) if on]
@@ -369,6 +375,10 @@ def run(module):
         result = service.run(daemonsets=targets, label_selector=params['label_selector'],
                              discover=params['discover'], namespace=params['namespace'])
     except ApiError as exc:
+        if exc.status == 400 and params['label_selector'] is not None:
+            raise EdgeAffinityError(
+                'label_selector %r is not a valid label selector (%s): use the kubectl -l syntax, '
+                'e.g. k8s-app=kube-proxy or "tier in (net,proxy)".' % (params['label_selector'], exc))
         raise EdgeAffinityError(str(exc))
     if module._diff and service.diffs:
         result['diff'] = service.diffs

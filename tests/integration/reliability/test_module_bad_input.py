@@ -47,8 +47,7 @@ CASES = [
     ("token-wrong-secret-name", TOKEN, {"namespace": "{ns}", "secret_name": "token-secret", "wait": False},
      ["{ns}/token-secret not found", "the namespace and secret_name options"]),
     ("token-missing-ca-cert", TOKEN, {"namespace": "{ns}", "ca_cert": "/nonexistent/edge-rel-ca.crt"},
-     ["/nonexistent/edge-rel-ca.crt", "does not exist", "remove ca_cert"],
-     "k8s_client says only 'ca_cert X does not exist.': no fix (see the reliability report)"),
+     ["/nonexistent/edge-rel-ca.crt", "does not exist", "remove ca_cert"]),
     # ---- daemonset_edge_affinity
     ("affinity-unknown-daemonset", AFFINITY, {"daemonsets": [{"name": "edge-rel-no-such-ds", "namespace": "{ns}"}]},
      ["{ns}/edge-rel-no-such-ds not found", "check the name or use discover: true"]),
@@ -73,11 +72,9 @@ CASES = [
      ['User "nobody"', "use an admin kubeconfig or grant the verb"]),
     ("affinity-node-label-not-a-label", AFFINITY, {"namespace": "{ns}", "discover": True,
                                                    "node_label": "edge node"},
-     ["edge node", "node_label must be a label key"],
-     "the API's parse error is passed on without naming node_label or the fix (see the reliability report)"),
+     ["edge node", "node_label must be a label key"]),
     ("affinity-label-selector-unparsable", AFFINITY, {"namespace": "{ns}", "label_selector": "tier in ("},
-     ["tier in (", "label_selector"],
-     "the message names the namespace, not the selector, and no fix (see the reliability report)"),
+     ["tier in (", "label_selector", "kubectl -l syntax"]),
     # ---- bootstrap_token
     ("bootstrap-negative-ttl", BOOTSTRAP, {"purpose": "{purpose}", "ttl": "-1h"},
      ["ttl: '-1h' is not a duration", "for example 24h, 90m, 1h30m, 2d"]),
