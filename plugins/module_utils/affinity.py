@@ -196,7 +196,7 @@ LABEL_PREFIX = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*
 
 def is_label_key(key):
     """True when key is a valid Kubernetes label key ([prefix/]name)."""
-    prefix, _, name = key.rpartition('/')
+    prefix, name = key.rpartition('/')[::2]
     if prefix and (len(prefix) > 253 or not LABEL_PREFIX.match(prefix)):
         return False
     return bool(LABEL_NAME.match(name))

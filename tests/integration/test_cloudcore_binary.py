@@ -213,6 +213,3 @@ def test_other_version_refused_then_reinit(run_playbook, playbook, cloud_host, a
     assert main_pid(host) != pid  # restarted with the new binary
     again = converge(run_playbook, playbook, host, artifacts, version="v1.17.5", cloudcore_reinit=True)
     assert again.rc == 0 and changed(again, host) == 0, again
-
-
-

@@ -434,4 +434,3 @@ def test_edge_entry_point_rejects_a_bad_dns_address(run_playbook, edge_host, tmp
     assert res.rc != 0
     assert "edgemesh_bridge_device_ip '169.254.96' is not an IP address" in " ".join(res.stdout.split()), res
     assert edge_host.sh("md5sum /etc/kubeedge/config/edgecore.yaml").stdout == before
-

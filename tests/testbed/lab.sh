@@ -101,6 +101,7 @@ nodes() {
 down() {
   local h
   if [ -f "${LAB}/kubeconfig" ]; then
+    # shellcheck disable=SC2046  # one argument per host name
     python3 - "${LAB}/kubeconfig" $(lab_hosts) <<'PY' || true
 import sys
 from kubernetes import client, config
@@ -116,7 +117,7 @@ for name in sys.argv[2:]:
 PY
   fi
   for h in $(lab_hosts); do
-    docker rm -f -v "$h" >/dev/null 2>&1 && log "removed ${h}" || true
+    if docker rm -f -v "$h" >/dev/null 2>&1; then log "removed ${h}"; fi
   done
   docker network rm edge-lab >/dev/null 2>&1 || true
   rm -rf "$LAB"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The catalogue of bad-input cases of the whole repository.
 
     python tests/integration/reliability/catalogue.py           print it (Markdown)
@@ -220,8 +219,8 @@ def render(rows=None):
         expected = " / ".join("`%s`" % _short(m, 80) for m in row["messages"])
         if row["defect"]:
             expected += " (known defect, xfail: %s)" % row["defect"]
-        lines.append("| %s | %s | %s | %s |" % (_cell(where), _cell(row["id"]), _cell("`%s`" % row["value"]),
-                                                 _cell(expected)))
+        cells = (_cell(where), _cell(row["id"]), _cell("`%s`" % row["value"]), _cell(expected))
+        lines.append("| %s | %s | %s | %s |" % cells)
     return "\n".join(lines) + "\n"
 
 
