@@ -157,7 +157,7 @@ def test_apiserver_gone_mid_play_then_rerun_converges(rel, edge_lab, trio, core,
     def cut_api(line):
         # After the join the play talks to the API again to wait for the Nodes:
         # the apiserver goes away just before and comes back 15 s into that wait.
-        if not cut and "Verify | Gather service states" in line:
+        if not cut and "Verify | Read edgecore's service state" in line:
             edge_lab.api.down()
             cut.append(time.time())
         elif len(cut) == 1 and "Verify | The Node is registered and Ready" in line:
