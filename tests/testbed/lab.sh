@@ -2,7 +2,7 @@
 # The local lab: the real control plane of the test bed plus one cloud host
 # and three edge hosts (systemd containers, inventories/lab), then the main job:
 #   lab.sh up [ansible-playbook args...]   build what is missing, run playbooks/site.yml
-#   lab.sh down                            remove the lab hosts, network, Nodes and .lab/
+#   lab.sh down                            remove the lab hosts, network, Nodes, namespace kubeedge and .lab/
 # KubeEdge binaries: KUBEEDGE_ARTIFACTS_DIR (a directory per version in the
 # release layout: keadm-<v>-linux-amd64.tar.gz, kubeedge-<v>-..., checksum_*.txt,
 # optional image archives) when set; the official release URLs when they answer;
@@ -104,6 +104,7 @@ down() {
     # shellcheck disable=SC2046  # one argument per host name
     python3 - "${LAB}/kubeconfig" $(lab_hosts) <<'PY' || true
 import sys
+import time
 from kubernetes import client, config
 config.load_kube_config(config_file=sys.argv[1])
 api = client.CoreV1Api()
@@ -114,6 +115,24 @@ for name in sys.argv[2:]:
     except client.ApiException as exc:
         if exc.status != 404:
             raise
+# What keadm init created for lab-cloud (as `keadm reset` does): without it the
+# next lab would find a CloudCore Deployment whose host is gone.
+try:
+    api.delete_namespace("kubeedge")
+    print("deleting namespace kubeedge")
+except client.ApiException as exc:
+    if exc.status != 404:
+        raise
+for _ in range(120):
+    try:
+        api.read_namespace("kubeedge")
+    except client.ApiException as exc:
+        if exc.status == 404:
+            break
+        raise
+    time.sleep(1)
+else:
+    sys.exit("namespace kubeedge is still terminating after 120 s")
 PY
   fi
   for h in $(lab_hosts); do
