@@ -13,7 +13,7 @@ BENCHMARKS.md is rendered from them by report.py. Settings (environment):
     BENCH_FLEET_SIZES       edge containers per fleet join ("1 5 20")
     BENCH_FLEET_REPS        fleet joins per size (1)
     BENCH_FORKS             ansible forks for the fleet join (20)
-    BENCH_IDEM_TARGET       edge (default: BENCH_IDEM_N fresh hosts) or site (rebuilds the lab)
+    BENCH_IDEM_TARGET       site (default: rebuilds the lab) or edge (BENCH_IDEM_N fresh hosts)
     BENCH_IDEM_N            edge hosts for the idempotence benchmark (5)
     BENCH_IDEM_REPS         second runs of the idempotence benchmark (BENCH_REPS)
     BENCH_REF               measure this commit (git archive) instead of the work tree

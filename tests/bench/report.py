@@ -63,7 +63,7 @@ def header(results):
         "`tests/bench/bench.py --render --merge <results.json>...` combines results of separate runs.",
         "Environment: `BENCH_REPS` (3), `BENCH_DS_COUNT` (30), `BENCH_DS_NODES` (20), `BENCH_DS_MODULE_REPS`,",
         "`BENCH_DS_SCRIPT_REPS` (1), `BENCH_FLEET_SIZES` (\"1 5 20\"), `BENCH_FLEET_REPS` (1), `BENCH_FORKS` (20),",
-        "`BENCH_IDEM_TARGET` (`edge`, or `site`: rebuilds the lab), `BENCH_IDEM_N` (5), `BENCH_IDEM_REPS`,",
+        "`BENCH_IDEM_TARGET` (`site`: rebuilds the lab, or `edge`), `BENCH_IDEM_N` (5), `BENCH_IDEM_REPS`,",
         "`BENCH_REF` (measure a commit instead of the work tree), `BENCH_KEEP=1` (keep what was created).",
         "`tests/bench/run.sh --only daemonset,fleet,idempotence` runs a subset.",
         "",
@@ -284,9 +284,8 @@ def section_idempotence(b):
     p, s = b["params"], b["summary"]
     what = ("`playbooks/site.yml` on the local lab (`inventories/lab`, rebuilt by `lab.sh down`/`lab.sh up`)"
             if p["target"] == "site" else
-            "`playbooks/edge.yml` on %d fresh edge containers (like 2.); `BENCH_IDEM_TARGET=site` measures"
-            " `playbooks/site.yml` on the lab instead (it rebuilds the lab, so it is not the default while the lab"
-            " is in use)" % p["hosts"])
+            "`playbooks/edge.yml` on %d fresh edge containers (like 2.), chosen with `BENCH_IDEM_TARGET=edge`;"
+            " the default, `site`, measures `playbooks/site.yml` on the lab" % p["hosts"])
     out += [
         _stamp(b) + (" Merged from %s." % b["merged_from"] if b.get("merged_from") else ""),
         "",

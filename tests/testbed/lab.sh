@@ -2,7 +2,7 @@
 # The local lab: the real control plane of the test bed plus one cloud host
 # and three edge hosts (systemd containers, inventories/lab), then the main job:
 #   lab.sh up [ansible-playbook args...]   build what is missing, run playbooks/site.yml
-#   lab.sh down                            remove the lab hosts, network, Nodes, namespace kubeedge and .lab/
+#   lab.sh down                            remove the lab hosts, network, Nodes, CloudCore's Helm release and .lab/
 # KubeEdge binaries: KUBEEDGE_ARTIFACTS_DIR (a directory per version in the
 # release layout: keadm-<v>-linux-amd64.tar.gz, kubeedge-<v>-..., checksum_*.txt,
 # optional image archives) when set; the official release URLs when they answer;
@@ -104,7 +104,6 @@ down() {
     # shellcheck disable=SC2046  # one argument per host name
     python3 - "${LAB}/kubeconfig" $(lab_hosts) <<'PY' || true
 import sys
-import time
 from kubernetes import client, config
 config.load_kube_config(config_file=sys.argv[1])
 api = client.CoreV1Api()
@@ -115,24 +114,39 @@ for name in sys.argv[2:]:
     except client.ApiException as exc:
         if exc.status != 404:
             raise
-# What keadm init created for lab-cloud (as `keadm reset` does): without it the
-# next lab would find a CloudCore Deployment whose host is gone.
-try:
-    api.delete_namespace("kubeedge")
-    print("deleting namespace kubeedge")
-except client.ApiException as exc:
-    if exc.status != 404:
-        raise
-for _ in range(120):
-    try:
-        api.read_namespace("kubeedge")
-    except client.ApiException as exc:
-        if exc.status == 404:
-            break
-        raise
-    time.sleep(1)
-else:
-    sys.exit("namespace kubeedge is still terminating after 120 s")
+# The Helm release keadm init installed for lab-cloud's CloudCore (what `helm
+# uninstall cloudcore` removes): without it the next lab would find a CloudCore
+# Deployment whose host is gone. The namespace and its Secrets (token, CA) stay:
+# the test bed's other users share them.
+from kubernetes.client import AppsV1Api, RbacAuthorizationV1Api
+apps, rbac = AppsV1Api(api.api_client), RbacAuthorizationV1Api(api.api_client)
+ns = "kubeedge"
+
+
+def ours(obj):
+    meta = obj.metadata
+    return ((meta.annotations or {}).get("meta.helm.sh/release-name") == "cloudcore"
+            or ((meta.labels or {}).get("owner") == "helm" and (meta.labels or {}).get("name") == "cloudcore"))
+
+
+kinds = [
+    (lambda: apps.list_namespaced_deployment(ns).items, lambda n: apps.delete_namespaced_deployment(n, ns)),
+    (lambda: api.list_namespaced_service(ns).items, lambda n: api.delete_namespaced_service(n, ns)),
+    (lambda: api.list_namespaced_config_map(ns).items, lambda n: api.delete_namespaced_config_map(n, ns)),
+    (lambda: api.list_namespaced_service_account(ns).items, lambda n: api.delete_namespaced_service_account(n, ns)),
+    (lambda: api.list_namespaced_secret(ns).items, lambda n: api.delete_namespaced_secret(n, ns)),
+    (lambda: rbac.list_cluster_role_binding().items, rbac.delete_cluster_role_binding),
+    (lambda: rbac.list_cluster_role().items, rbac.delete_cluster_role),
+]
+for list_, delete in kinds:
+    for obj in list_():
+        if ours(obj):
+            try:
+                delete(obj.metadata.name)
+                print("deleted %s %s" % (obj.kind or type(obj).__name__, obj.metadata.name))
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
 PY
   fi
   for h in $(lab_hosts); do
