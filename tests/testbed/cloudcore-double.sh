@@ -39,7 +39,9 @@ do_start() {
   ip=$(address)
   py="$("$(dirname "$0")/venv.sh")/bin/python"
   mkdir -p "$CC"; chmod 700 "$CC"
-  if alive && answers && [ "$(cat "${CC}/address")" = "$ip" ]; then
+  # Reused only while its token Secret exists: a control plane restarted with
+  # a wiped etcd (controlplane.sh stop/start) needs a new double.
+  if alive && answers && [ "$(cat "${CC}/address")" = "$ip" ] && token_secret_exists "$py" 2>/dev/null; then
     log "cloudcore double already running on ${ip}"
     return 0
   fi

@@ -5,6 +5,7 @@
 #
 #   controlplane.sh start    start (or reuse) it, print the admin kubeconfig path
 #   controlplane.sh stop     stop it and wipe its state
+#   controlplane.sh restart-apiserver   restart kube-apiserver alone (etcd and its data stay)
 #   controlplane.sh status   exit 0 when the apiserver answers /readyz
 #   controlplane.sh env      print shell exports (KUBECONFIG, EDGE_APISERVER...)
 #
@@ -64,6 +65,48 @@ start_bg() {
 
 alive() { [ -f "${CP}/$1.pid" ] && kill -0 "$(cat "${CP}/$1.pid")" 2>/dev/null; }
 
+start_apiserver() {
+  # start_apiserver IP KUBE_DIR: start kube-apiserver on etcd's data, wait until ready
+  local ip=$1 kdir=$2
+  log "starting kube-apiserver on ${ip}:${API_PORT}"
+  # Every request is audited (Metadata level) to ${CP}/audit.log, so tests and
+  # benchmarks can count API requests; EDGE_AUDIT_POLICY overrides the policy.
+  local audit_args=(--audit-policy-file="${EDGE_AUDIT_POLICY:-${REPO_ROOT}/tests/testbed/audit-policy.yaml}"
+                    --audit-log-path="${CP}/audit.log" --audit-log-maxsize=200 --audit-log-maxbackup=3)
+  start_bg kube-apiserver "${kdir}/bin/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
+    --bind-address=0.0.0.0 --advertise-address="$ip" --secure-port="$API_PORT" \
+    --tls-cert-file="${CP}/pki/apiserver.crt" --tls-private-key-file="${CP}/pki/apiserver.key" \
+    --client-ca-file="${CP}/pki/ca.crt" \
+    --token-auth-file="${CP}/tokens.csv" --authorization-mode=Node,RBAC \
+    --service-account-key-file="${CP}/pki/sa.pub" \
+    --service-account-signing-key-file="${CP}/pki/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true \
+    --enable-bootstrap-token-auth=true "${audit_args[@]}"
+  for _ in $(seq 1 60); do
+    ready && break
+    alive kube-apiserver || { tail -n 30 "${CP}/kube-apiserver.log" >&2; die "kube-apiserver exited"; }
+    sleep 1
+  done
+  ready || { tail -n 30 "${CP}/kube-apiserver.log" >&2; die "kube-apiserver not ready after 60 s"; }
+}
+
+restart_apiserver() {
+  # A real restart of kube-apiserver alone (etcd, its data and the other
+  # components keep running): what a control plane upgrade or crash looks like
+  # to clients. The reliability suite restarts it in the middle of a play.
+  ready || die "control plane is not running: run $0 start"
+  local kdir n
+  kdir=$("$(dirname "$0")/kube-build.sh" | tail -n1)
+  log "restarting kube-apiserver"
+  kill "$(cat "${CP}/kube-apiserver.pid")"
+  for n in $(seq 1 40); do alive kube-apiserver || break; sleep 0.25; done
+  if alive kube-apiserver; then kill -9 "$(cat "${CP}/kube-apiserver.pid")" 2>/dev/null || true; sleep 1; fi
+  start_apiserver "$(cat "${CP}/bind_ip")" "$kdir"
+  log "kube-apiserver restarted (${n} x 0.25 s to stop)"
+}
+
 do_start() {
   "$(dirname "$0")/docker.sh" || log "docker not available: binding the apiserver to 127.0.0.1"
   apt_install etcd-server openssl curl
@@ -98,28 +141,7 @@ do_start() {
     curl -fsS "http://127.0.0.1:${ETCD_PORT}/health" >/dev/null 2>&1 && break; sleep 1
   done
 
-  log "starting kube-apiserver on ${ip}:${API_PORT}"
-  # Every request is audited (Metadata level) to ${CP}/audit.log, so tests and
-  # benchmarks can count API requests; EDGE_AUDIT_POLICY overrides the policy.
-  local audit_args=(--audit-policy-file="${EDGE_AUDIT_POLICY:-${REPO_ROOT}/tests/testbed/audit-policy.yaml}"
-                    --audit-log-path="${CP}/audit.log" --audit-log-maxsize=200 --audit-log-maxbackup=3)
-  start_bg kube-apiserver "${kdir}/bin/kube-apiserver" \
-    --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
-    --bind-address=0.0.0.0 --advertise-address="$ip" --secure-port="$API_PORT" \
-    --tls-cert-file="${CP}/pki/apiserver.crt" --tls-private-key-file="${CP}/pki/apiserver.key" \
-    --client-ca-file="${CP}/pki/ca.crt" \
-    --token-auth-file="${CP}/tokens.csv" --authorization-mode=Node,RBAC \
-    --service-account-key-file="${CP}/pki/sa.pub" \
-    --service-account-signing-key-file="${CP}/pki/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true \
-    --enable-bootstrap-token-auth=true "${audit_args[@]}"
-  for _ in $(seq 1 60); do
-    ready && break
-    alive kube-apiserver || { tail -n 30 "${CP}/kube-apiserver.log" >&2; die "kube-apiserver exited"; }
-    sleep 1
-  done
-  ready || { tail -n 30 "${CP}/kube-apiserver.log" >&2; die "kube-apiserver not ready after 60 s"; }
+  start_apiserver "$ip" "$kdir"
 
   umask 077
   cat > "$KUBECONFIG_OUT" <<KC
@@ -162,6 +184,8 @@ KC
 
 do_stop() {
   local n
+  # The cloudcore double lives on this control plane's data: it goes with it.
+  "$(dirname "$0")/cloudcore-double.sh" stop quiet >/dev/null 2>&1 || true
   for n in kube-scheduler kube-controller-manager kube-apiserver etcd; do
     if alive "$n"; then
       kill "$(cat "${CP}/${n}.pid")" 2>/dev/null || true
@@ -181,11 +205,15 @@ case "${1:-}" in
     flock 8
     do_start ;;
   stop) do_stop ;;
+  restart-apiserver)
+    exec 8> "${EDGE_RUN}/controlplane.lock"
+    flock 8
+    restart_apiserver ;;
   status) ready ;;
   env)
     ready || die "control plane is not running: run $0 start"
     echo "export KUBECONFIG=${KUBECONFIG_OUT}"
     echo "export EDGE_APISERVER=https://$(cat "${CP}/bind_ip"):${API_PORT}"
     ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart-apiserver|status|env" >&2; exit 2 ;;
 esac

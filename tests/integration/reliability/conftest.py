@@ -6,7 +6,9 @@ other tests, so they are never stopped here: "CloudCore down" and
 "kube-apiserver restarted" are faults of forwarders that sit between the
 play/edge hosts and the shared services (closing the listening port and
 aborting every open connection, which is what a client sees when the
-process restarts).
+process restarts). test_faults.py also restarts the real kube-apiserver
+process once (controlplane.sh restart-apiserver, a few seconds; etcd keeps the
+data): safe because the tests run one at a time.
 """
 
 import asyncio
