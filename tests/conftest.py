@@ -1,12 +1,15 @@
 """Shared pytest fixtures: the real control plane and ansible runs."""
 
+import base64
 import json
 import os
 import re
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TESTBED = REPO / "tests" / "testbed"
@@ -147,3 +150,41 @@ def systemd_host(request):
             "case $s in running|degraded) exit 0;; esac; sleep 1; done; exit 1")
     yield host
     subprocess.run(["docker", "rm", "-f", "-v", name], check=False, stdout=subprocess.DEVNULL)
+
+
+# ---- secrets to look for in output and logs ----------------------------------
+def _token_of(core):
+    """The KubeEdge join token of kubeedge/tokensecret (core: a CoreV1Api)."""
+    data = core.read_namespaced_secret("tokensecret", "kubeedge").data["tokendata"]
+    return base64.b64decode(data).decode()
+
+
+def _token_needles(token):
+    """The whole token, its JWT, and the JWT's signature: none may appear anywhere."""
+    jwt = token.split(".", 1)[1]
+    return [token, jwt, jwt.rsplit(".", 1)[1]]
+
+
+def _kubeconfig_needles(path):
+    """Credentials of a kubeconfig: the base64 fields and the decoded key/token."""
+    cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    needles = []
+    for user in cfg.get("users", []):
+        u = user.get("user") or {}
+        for field in ("client-key-data", "token", "password"):
+            if u.get(field):
+                needles.append(u[field])
+        if u.get("client-key-data"):
+            pem = base64.b64decode(u["client-key-data"]).decode()
+            body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+            needles.append(body[20:84])  # a stretch of the key material itself
+    assert needles, "the kubeconfig %s has no credentials to look for" % path
+    return needles
+
+
+@pytest.fixture(scope="session")
+def secret_needles():
+    """Helpers that list the secrets a run must never print: token_of(core),
+    token_needles(token), kubeconfig_needles(path)."""
+    return types.SimpleNamespace(token_of=_token_of, token_needles=_token_needles,
+                                 kubeconfig_needles=_kubeconfig_needles)

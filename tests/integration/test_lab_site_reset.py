@@ -1,5 +1,6 @@
 """The local lab end to end (`make lab`): site.yml brings up CloudCore and three
-edge nodes, a second run changes nothing, reset.yml removes one edge node
+edge nodes (at -vvv, printing no token or kubeconfig credential), a second run
+changes nothing, reset.yml removes one edge node
 without residue, and site.yml again re-joins it while the others stay untouched.
 
 Uses the lab's fixed container names (inventories/lab) and removes the lab at
@@ -53,14 +54,21 @@ def lab(kubeconfig):
     assert rc == 0, out[-3000:]
 
 
-def test_site_reset_site(lab, api_client):
-    # 1. make lab: site.yml from nothing.
-    rc, out = run([str(LAB), "up"])
+def test_site_reset_site(lab, api_client, secret_needles):
+    # 1. make lab: site.yml from nothing, at -vvv.
+    rc, out = run([str(LAB), "up", "-vvv"])
     assert rc == 0, out[-6000:]
     assert "NOTICE:" in out  # it says where the KubeEdge binaries came from
     nodes = ready_nodes(api_client)
     assert all(nodes.get(e) for e in EDGES), {e: nodes.get(e) for e in EDGES}
     assert (REPO / ".lab" / "kubeconfig").stat().st_mode & 0o077 == 0
+    # Nothing of the join token or the kubeconfig's credentials in the -vvv output.
+    from kubernetes import client
+    token = secret_needles.token_of(client.CoreV1Api(api_client))
+    needles = secret_needles.token_needles(token) + secret_needles.kubeconfig_needles(REPO / ".lab" / "kubeconfig")
+    assert "ESTABLISH" in out  # really verbose
+    leaked = [i for i, needle in enumerate(needles) if needle in out]
+    assert leaked == [], "secret(s) number %s of %d printed by site.yml -vvv" % (leaked, len(needles))
 
     # 2. The same run again changes nothing anywhere.
     rc, out = run([str(LAB), "up"])

@@ -7,14 +7,12 @@ One fresh systemd host: the checksum cases run first (they must leave it
 clean), then the real join at -vvv.
 """
 
-import base64
 import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 
 # Not the sha256 of any release archive.
@@ -42,34 +40,6 @@ def host(edge_hosts):
     return edge_hosts.start(1)[0]
 
 
-def token_of(core):
-    data = core.read_namespaced_secret("tokensecret", "kubeedge").data["tokendata"]
-    return base64.b64decode(data).decode()
-
-
-def token_needles(token):
-    """The whole token, its JWT, and the JWT's signature: none may appear anywhere."""
-    jwt = token.split(".", 1)[1]
-    return [token, jwt, jwt.rsplit(".", 1)[1]]
-
-
-def kubeconfig_needles(path):
-    """Credentials of the admin kubeconfig: the base64 fields and the decoded key/token."""
-    cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    needles = []
-    for user in cfg.get("users", []):
-        u = user.get("user") or {}
-        for field in ("client-key-data", "token", "password"):
-            if u.get(field):
-                needles.append(u[field])
-        if u.get("client-key-data"):
-            pem = base64.b64decode(u["client-key-data"]).decode()
-            body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
-            needles.append(body[20:84])  # a stretch of the key material itself
-    assert needles, "the admin kubeconfig has no credentials to look for"
-    return needles
-
-
 def hits(text, needles):
     return [n[:12] + "..." for n in needles if n and n in text]
 
@@ -90,9 +60,10 @@ def test_wrong_sha256_installs_nothing(rel, edge_lab, host, tmp_path, case, over
     assert host.changed_since_marker() == [], case
 
 
-def test_verbose_join_leaks_no_secret(rel, edge_lab, host, api_client, tmp_path):
+def test_verbose_join_leaks_no_secret(rel, edge_lab, host, api_client, tmp_path, secret_needles):
     core = client.CoreV1Api(api_client)
-    secrets_before = token_needles(token_of(core)) + kubeconfig_needles(edge_lab.admin_kubeconfig)
+    secrets_before = (secret_needles.token_needles(secret_needles.token_of(core))
+                      + secret_needles.kubeconfig_needles(edge_lab.admin_kubeconfig))
     private_tmp = Path(os.environ.get("TMPDIR", "/tmp")) / ("edge-rel-secrets-%s" % os.urandom(3).hex())
     private_tmp.mkdir(mode=0o700)
     marker = private_tmp / ".marker"
@@ -105,7 +76,7 @@ def test_verbose_join_leaks_no_secret(rel, edge_lab, host, api_client, tmp_path)
     assert res.rc == 0, res
     assert "<ESTABLISH DOCKER CONNECTION" in res.output or "ESTABLISH" in res.output, "not a -vvv run"
     # the token may have been refreshed while we ran: look for both
-    secrets = secrets_before + token_needles(token_of(core))
+    secrets = secrets_before + secret_needles.token_needles(secret_needles.token_of(core))
 
     assert hits(res.output, secrets) == [], "the -vvv output carries a secret"
     journal = host.sh("journalctl --no-pager -o cat 2>/dev/null || true").stdout
@@ -131,7 +102,7 @@ def test_verbose_join_leaks_no_secret(rel, edge_lab, host, api_client, tmp_path)
     assert leaked == [], "controller files with a secret: %s" % leaked
 
     # On the host: every file that holds the token or a private key is owner-only.
-    signature = token_needles(token_of(core))[2]
+    signature = secret_needles.token_needles(secret_needles.token_of(core))[2]
     holders = host.sh("grep -rlsF '%s' /etc /var/lib/kubeedge /root /tmp /var/tmp /var/log 2>/dev/null || true"
                       % signature).stdout.split()
     keys = host.sh("find /etc/kubeedge /var/lib/kubeedge -name '*.key' 2>/dev/null || true").stdout.split()
