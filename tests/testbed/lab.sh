@@ -99,10 +99,13 @@ nodes() {
 }
 
 down() {
-  local h
-  if [ -f "${LAB}/kubeconfig" ]; then
+  local h kc="${LAB}/kubeconfig"
+  # Without the lab's kubeconfig (.lab/ already removed), the test bed's admin
+  # one: a CloudCore release left in the cluster would break the next `up`.
+  [ -f "$kc" ] || kc="${EDGE_RUN}/controlplane/admin.kubeconfig"
+  if [ -f "$kc" ] && "${REPO_ROOT}/tests/testbed/controlplane.sh" status; then
     # shellcheck disable=SC2046  # one argument per host name
-    python3 - "${LAB}/kubeconfig" $(lab_hosts) <<'PY' || true
+    python3 - "$kc" $(lab_hosts) <<'PY' || log "WARNING: could not remove the lab's Nodes and CloudCore release (see above)"
 import sys
 from kubernetes import client, config
 config.load_kube_config(config_file=sys.argv[1])
