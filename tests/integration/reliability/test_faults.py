@@ -84,6 +84,17 @@ def assert_nodes_kept(core, hosts):
     assert dict((n.metadata.name, n.metadata.uid) for n in ours) == JOINED
 
 
+def assert_unchanged_then_rerun_converges(rel, lab, tmp_path, trio, core, res, name):
+    """After an apiserver fault: no host changed and no Node moved; a re-run joins all with changed=0."""
+    assert all(r["changed"] == 0 for h, r in res.recap().items() if h != "localhost"), res.recap()
+    assert_nodes_kept(core, trio)
+    res = run_edge(rel, lab, tmp_path, list(trio), name)
+    assert res.rc == 0, res
+    assert res.summary() == {"joined": [h.name for h in trio], "failed": []}
+    assert all(r["changed"] == 0 for h, r in res.recap().items() if h != "localhost"), res.recap()
+    assert_nodes_kept(core, trio)
+
+
 def record_join(core, name):
     node = wait_ready(core, name, timeout=30)
     assert JOINED.setdefault(name, node.metadata.uid) == node.metadata.uid
@@ -192,14 +203,7 @@ def test_apiserver_gone_mid_play_then_rerun_converges(rel, edge_lab, trio, core,
         assert len(cut) == 3 and cut[2] - cut[1] >= 14, cut
         assert res.summary() == {"joined": [h.name for h in trio], "failed": []}
     # Nothing on the hosts moved because of the outage.
-    assert all(r["changed"] == 0 for h, r in res.recap().items() if h != "localhost"), res.recap()
-    assert_nodes_kept(core, trio)
-
-    res = run_edge(rel, edge_lab, tmp_path, list(trio), "apiback")
-    assert res.rc == 0, res
-    assert res.summary() == {"joined": [h.name for h in trio], "failed": []}
-    assert all(r["changed"] == 0 for h, r in res.recap().items() if h != "localhost"), res.recap()
-    assert_nodes_kept(core, trio)
+    assert_unchanged_then_rerun_converges(rel, edge_lab, tmp_path, trio, core, res, "apiback")
 
 
 def apiserver_pid():
@@ -244,14 +248,7 @@ def test_real_apiserver_restarted_mid_play_then_rerun_converges(rel, edge_lab, t
             or "unavailable" in res.output.lower(), res
     else:
         assert res.summary() == {"joined": [h.name for h in trio], "failed": []}
-    assert all(r["changed"] == 0 for h, r in res.recap().items() if h != "localhost"), res.recap()
-    assert_nodes_kept(core, trio)
-
-    res = run_edge(rel, edge_lab, tmp_path, list(trio), "apirestarted")
-    assert res.rc == 0, res
-    assert res.summary() == {"joined": [h.name for h in trio], "failed": []}
-    assert all(r["changed"] == 0 for h, r in res.recap().items() if h != "localhost"), res.recap()
-    assert_nodes_kept(core, trio)
+    assert_unchanged_then_rerun_converges(rel, edge_lab, tmp_path, trio, core, res, "apirestarted")
 
 
 def test_restarted_host_comes_back_ready(rel, edge_lab, trio, core, tmp_path):
