@@ -132,12 +132,14 @@ def ours(obj):
             or ((meta.labels or {}).get("owner") == "helm" and (meta.labels or {}).get("name") == "cloudcore"))
 
 
+# Deletes do not parse the answer (_preload_content=False): the client cannot read
+# the Status that kube-apiserver v1.20 returns for a deleted Service.
 kinds = [
-    (lambda: apps.list_namespaced_deployment(ns).items, lambda n: apps.delete_namespaced_deployment(n, ns)),
-    (lambda: api.list_namespaced_service(ns).items, lambda n: api.delete_namespaced_service(n, ns)),
-    (lambda: api.list_namespaced_config_map(ns).items, lambda n: api.delete_namespaced_config_map(n, ns)),
-    (lambda: api.list_namespaced_service_account(ns).items, lambda n: api.delete_namespaced_service_account(n, ns)),
-    (lambda: api.list_namespaced_secret(ns).items, lambda n: api.delete_namespaced_secret(n, ns)),
+    (lambda: apps.list_namespaced_deployment(ns).items, apps.delete_namespaced_deployment),
+    (lambda: api.list_namespaced_service(ns).items, api.delete_namespaced_service),
+    (lambda: api.list_namespaced_config_map(ns).items, api.delete_namespaced_config_map),
+    (lambda: api.list_namespaced_service_account(ns).items, api.delete_namespaced_service_account),
+    (lambda: api.list_namespaced_secret(ns).items, api.delete_namespaced_secret),
     (lambda: rbac.list_cluster_role_binding().items, rbac.delete_cluster_role_binding),
     (lambda: rbac.list_cluster_role().items, rbac.delete_cluster_role),
 ]
@@ -145,7 +147,8 @@ for list_, delete in kinds:
     for obj in list_():
         if ours(obj):
             try:
-                delete(obj.metadata.name)
+                args = (obj.metadata.name, ns) if obj.metadata.namespace else (obj.metadata.name,)
+                delete(*args, _preload_content=False)
                 print("deleted %s %s" % (obj.kind or type(obj).__name__, obj.metadata.name))
             except client.ApiException as exc:
                 if exc.status != 404:
