@@ -11,7 +11,7 @@ DOCUMENTATION = r'''
 ---
 module: kubeedge_cloud_info
 short_description: Read what a cluster holds of KubeEdge's cloud side, in one call
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads, with one connection to the Kubernetes API, what a CloudCore install or check needs to know
     about the cluster.
