@@ -54,6 +54,11 @@ options:
       - Whether to look for the join token Secret C(tokensecret). Its content is not read into the result.
     type: bool
     default: true
+  version:
+    description:
+      - Whether to read the Kubernetes version (RV(kubernetes)).
+    type: bool
+    default: true
   cloudcore:
     description:
       - Whether to read CloudCore's Deployment and ConfigMap (RV(deployment), RV(config)).
@@ -114,6 +119,7 @@ EXAMPLES = r'''
 - name: List the edge Nodes that are Ready with KubeEdge v1.13.1, in one request
   edge.cluster.kubeedge_cloud_info:
     kubeconfig: /etc/kubernetes/admin.conf
+    version: false
     cloudcore: false
     server_certificate: false
     token_secret: false
@@ -135,7 +141,7 @@ EXAMPLES = r'''
 RETURN = r'''
 kubernetes:
   description: The cluster's version, from C(/version).
-  returned: success
+  returned: when O(version=true)
   type: dict
   contains:
     git_version:
@@ -427,7 +433,9 @@ class CloudInfoReader(object):
         return dict(exists=secret is not None and TOKEN_SECRET_KEY in (secret.data or {}))
 
     def run(self):
-        result = dict(changed=False, kubernetes=self.version())
+        result = dict(changed=False)
+        if self.params['version']:
+            result['kubernetes'] = self.version()
         if self.params['cloudcore']:
             result.update(deployment=self.deployment(), config=self.config())
         if self.params['server_certificate']:
@@ -443,6 +451,7 @@ def argument_spec():
     return auth_arg_spec(
         namespace=dict(type='str', default='kubeedge'),
         name=dict(type='str', default='cloudcore'),
+        version=dict(type='bool', default=True),
         cloudcore=dict(type='bool', default=True),
         server_certificate=dict(type='bool', default=True),
         token_secret=dict(type='bool', default=True),

@@ -32,7 +32,7 @@ from kubernetes.client.rest import ApiException
 
 from ansible_collections.edge.cluster.plugins.modules import kubeedge_cloud_info as mod
 
-PARAMS = dict(namespace="kubeedge", name="cloudcore", cloudcore=True, server_certificate=True, token_secret=True,
+PARAMS = dict(namespace="kubeedge", name="cloudcore", version=True, cloudcore=True, server_certificate=True, token_secret=True,
               edge_nodes=False, edge_node_label="node-role.kubernetes.io/edge")
 
 
@@ -227,14 +227,14 @@ def node(name, kubelet="v1.23.15-kubeedge-v1.13.1", ready="True", edge=True):
 def test_edge_nodes_in_one_request_with_version_and_readiness():
     nodes = [node("edge-b", ready="False"), node("edge-a"), node("master", edge=False),
              node("edge-c", kubelet="v1.23.15")]
-    result, calls = run(params=dict(cloudcore=False, server_certificate=False, token_secret=False, edge_nodes=True),
-                        nodes=nodes)
+    result, calls = run(params=dict(version=False, cloudcore=False, server_certificate=False, token_secret=False,
+                                    edge_nodes=True), nodes=nodes)
     assert [n["name"] for n in result["edge_nodes"]] == ["edge-a", "edge-b", "edge-c"]
     assert [n["ready"] for n in result["edge_nodes"]] == [True, False, True]
     assert [n["kubeedge_version"] for n in result["edge_nodes"]] == ["v1.13.1", "v1.13.1", ""]
     assert result["edge_nodes"][0]["labels"] == {"node-role.kubernetes.io/edge": ""}
-    assert "deployment" not in result and "config" not in result
-    assert calls == [("version",), ("Nodes", "node-role.kubernetes.io/edge")]
+    assert "deployment" not in result and "config" not in result and "kubernetes" not in result
+    assert calls == [("Nodes", "node-role.kubernetes.io/edge")]
 
 
 def test_node_list_forbidden_fails_at_stage_read():
