@@ -374,25 +374,27 @@ class CloudInfoReader(object):
         self.params = params
         self.run_command = run_command
 
+    @staticmethod
+    def _call(what, stage, call, *args, **kwargs):
+        """Return call(*args, **kwargs); an API or connection error ends in CloudInfoError naming ``what``.
+        With ``missing_ok``, a 404 (the object or its namespace does not exist) returns None."""
+        missing_ok = kwargs.pop('missing_ok', False)
+        try:
+            return call(*args, **kwargs)
+        except ApiException as exc:
+            if missing_ok and exc.status == 404:
+                return None
+            raise CloudInfoError(api_error_message(exc, what), stage)
+        except (TransportError, OSError) as exc:
+            raise CloudInfoError(api_error_message(exc, what), stage)
+
     def _get(self, read, kind, name):
         """Return the object, or None when it (or its namespace) does not exist."""
-        what = '%s %s/%s' % (kind, self.namespace, name)
-        try:
-            return read(name, self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise CloudInfoError(api_error_message(exc, what), 'read')
-        except (TransportError, OSError) as exc:
-            raise CloudInfoError(api_error_message(exc, what), 'read')
+        return self._call('%s %s/%s' % (kind, self.namespace, name), 'read', read, name, self.namespace,
+                          missing_ok=True)
 
     def version(self):
-        try:
-            info = self.version_api.get_code()
-        except ApiException as exc:
-            raise CloudInfoError(api_error_message(exc, 'the cluster version (/version)'), 'version')
-        except (TransportError, OSError) as exc:
-            raise CloudInfoError(api_error_message(exc, 'the cluster version (/version)'), 'version')
+        info = self._call('the cluster version (/version)', 'version', self.version_api.get_code)
         return dict(git_version=info.git_version, major=re.sub(r'[^0-9]', '', info.major or ''),
                     minor=re.sub(r'[^0-9]', '', info.minor or ''))
 
@@ -420,12 +422,8 @@ class CloudInfoReader(object):
 
     def edge_nodes(self):
         selector = self.params['edge_node_label']
-        try:
-            nodes = self.core_api.list_node(label_selector=selector).items
-        except ApiException as exc:
-            raise CloudInfoError(api_error_message(exc, 'the Nodes labelled %s' % selector), 'read')
-        except (TransportError, OSError) as exc:
-            raise CloudInfoError(api_error_message(exc, 'the Nodes labelled %s' % selector), 'read')
+        nodes = self._call('the Nodes labelled %s' % selector, 'read', self.core_api.list_node,
+                           label_selector=selector).items
         return sorted((node_summary(n) for n in nodes), key=lambda n: n['name'])
 
     def token_secret(self):
