@@ -54,6 +54,17 @@ def test_without_a_terminal_the_confirmation_stops_the_run(run_playbook, kubecon
     assert _exists(api_client, edge), "nothing may change before the confirmation"
 
 
+def test_the_cluster_changes_need_their_own_confirmation(run_playbook, kubeconfig, nodes, api_client):
+    # The edge hosts' "yes" (reset_confirm=false here) does not cover the cluster.
+    edge = nodes({"node-role.kubernetes.io/edge": ""})
+    r = run_playbook(PLAYBOOK, extra_vars={"reset_confirm": False, "reset_node_names": [edge],
+                                           "reset_kubeconfig": str(kubeconfig)}, env=LOCAL)
+    assert r.rc != 0
+    assert "The cluster changes (delete Node(s) %s) were not confirmed" % edge in r.stdout
+    assert "reset_cloud_confirm=false" in r.stdout
+    assert _exists(api_client, edge)
+
+
 def test_check_mode_deletes_nothing(run_playbook, kubeconfig, nodes, api_client):
     edge = nodes({"node-role.kubernetes.io/edge": ""})
     r = run_playbook(PLAYBOOK, check=True,
@@ -65,13 +76,16 @@ def test_check_mode_deletes_nothing(run_playbook, kubeconfig, nodes, api_client)
 
 def test_edge_nodes_are_deleted_once(run_playbook, kubeconfig, nodes, api_client):
     edge = nodes({"node-role.kubernetes.io/edge": "", "node-role.kubernetes.io/agent": ""})
-    superedge = nodes({"superedge.io/edge-node": "enable"})
-    extra = {"reset_confirm": False, "reset_node_names": [edge, superedge, "reset-test-never-existed"],
+    superedge = nodes({"superedge.io/edge-node": "enable"})  # edgeadm up to v0.6.0
+    superedge_new = nodes({"superedge.io/node-edge": "enable"})  # edgeadm v0.6.1 and later (v0.9.0)
+    extra = {"reset_confirm": False, "reset_cloud_confirm": False,
+             "reset_node_names": [edge, superedge, superedge_new, "reset-test-never-existed"],
              "reset_kubeconfig": str(kubeconfig)}
     r = run_playbook(PLAYBOOK, extra_vars=extra, env=LOCAL)
     assert r.rc == 0, r
-    assert _recap(r)["changed"] == 1  # one task, both Nodes
+    assert _recap(r)["changed"] == 1  # one task, the three Nodes
     assert not _exists(api_client, edge) and not _exists(api_client, superedge)
+    assert not _exists(api_client, superedge_new)
     again = run_playbook(PLAYBOOK, extra_vars=extra, env=LOCAL)
     assert again.rc == 0, again
     assert _recap(again)["changed"] == 0
@@ -80,17 +94,19 @@ def test_edge_nodes_are_deleted_once(run_playbook, kubeconfig, nodes, api_client
 def test_a_node_without_an_edge_label_is_never_deleted(run_playbook, kubeconfig, nodes, api_client):
     edge = nodes({"node-role.kubernetes.io/edge": ""})
     worker = nodes({"node-role.kubernetes.io/worker": ""})
-    r = run_playbook(PLAYBOOK, extra_vars={"reset_confirm": False, "reset_node_names": [edge, worker],
+    r = run_playbook(PLAYBOOK, extra_vars={"reset_confirm": False, "reset_cloud_confirm": False,
+                                           "reset_node_names": [edge, worker],
                                            "reset_kubeconfig": str(kubeconfig)}, env=LOCAL)
     assert r.rc != 0
-    assert "Node(s) %s carry none of the labels" % worker in r.stdout
+    assert "Node(s) %s carry no KubeEdge or SuperEdge edge label" % worker in r.stdout
     assert "reset_node_names" in r.stdout
     # refused before anything was deleted
     assert _exists(api_client, worker) and _exists(api_client, edge)
 
 
 def test_bad_cloudcore_method_is_refused_with_the_choices(run_playbook, kubeconfig):
-    r = run_playbook(PLAYBOOK, extra_vars={"reset_confirm": False, "reset_cloudcore_method": "helm",
+    r = run_playbook(PLAYBOOK, extra_vars={"reset_confirm": False, "reset_cloud_confirm": False,
+                                           "reset_cloudcore_method": "helm",
                                            "reset_kubeconfig": str(kubeconfig)}, env=LOCAL)
     assert r.rc != 0
     assert "value of reset_cloudcore_method must be one of: keadm, binary, got: helm" in r.stdout

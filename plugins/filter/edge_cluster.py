@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, edge.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the edge.cluster roles: decisions written in Python, with unit tests, instead of Jinja."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.edge.cluster.plugins.module_utils import firewall as fw
+from ansible_collections.edge.cluster.plugins.module_utils import redact as rd
+from ansible_collections.edge.cluster.plugins.module_utils import reset_plan as rp
+from ansible_collections.edge.cluster.plugins.module_utils import superedge as se
+
+
+def reset_plan(info, node=None, node_error='', node_pod_uids=None, options=None, host=''):
+    """The reset plan of one host; see plugins/filter/reset_plan.yml."""
+    if not isinstance(info, dict):
+        raise AnsibleFilterError('reset_plan: the input must be the result of edge.cluster.kubeedge_edge_info')
+    opts = dict(options or {})
+    opts.setdefault('superedge_labels', list(se.EDGE_NODE_LABEL_KEYS))
+    result = rp.plan(info, node=node or None, node_error=node_error or '',
+                     node_pod_uids=list(node_pod_uids or []), options=opts)
+    result['summary'] = rp.summary(result, host or opts.get('node_name') or 'this host')
+    return result
+
+
+def active_firewall(units, wanted='auto'):
+    """The firewall in charge; see plugins/filter/active_firewall.yml."""
+    try:
+        return fw.active_firewall(units or {}, wanted)
+    except ValueError as exc:
+        raise AnsibleFilterError('active_firewall: %s' % to_native(exc))
+
+
+def superedge_edge_label(version):
+    """The edge Node label edgeadm of this version writes; see plugins/filter/superedge_edge_label.yml."""
+    try:
+        return se.edge_node_label(version)
+    except ValueError as exc:
+        raise AnsibleFilterError('superedge_edge_label: %s' % to_native(exc))
+
+
+def non_edge_nodes(nodes):
+    """Names of the Nodes that carry no KubeEdge or SuperEdge edge label; see plugins/filter/non_edge_nodes.yml."""
+    labels = [rp.EDGE_LABEL] + list(se.EDGE_NODE_LABEL_KEYS)
+    names = []
+    for node in nodes or []:
+        if not any(key in rp.node_labels(node) for key in labels):
+            names.append((node.get('metadata') or {}).get('name', ''))
+    return names
+
+
+def redact(text, extra=None):
+    """``text`` with keys, tokens and credentials masked; see plugins/filter/redact.yml."""
+    return rd.mask(text, extra=list(extra or []))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            'reset_plan': reset_plan,
+            'active_firewall': active_firewall,
+            'superedge_edge_label': superedge_edge_label,
+            'non_edge_nodes': non_edge_nodes,
+            'redact': redact,
+        }

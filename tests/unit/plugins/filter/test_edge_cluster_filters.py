@@ -1,0 +1,77 @@
+"""Unit tests for the filters of plugins/filter/edge_cluster.py."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.edge.cluster.plugins.filter import edge_cluster as f
+from ansible_collections.edge.cluster.plugins.module_utils import firewall as fw
+from ansible_collections.edge.cluster.plugins.module_utils import superedge as se
+
+
+def test_filters_are_registered():
+    assert set(f.FilterModule().filters()) == {"reset_plan", "active_firewall", "superedge_edge_label",
+                                               "non_edge_nodes", "redact"}
+
+
+@pytest.mark.parametrize("version,label", [
+    ("v0.4.0", "superedge.io/edge-node"), ("v0.6.0", "superedge.io/edge-node"),
+    ("v0.6.1", "superedge.io/node-edge"), ("v0.9.0", "superedge.io/node-edge"), ("0.9.0", "superedge.io/node-edge"),
+    ("v0.3.0", "superedge.io/edge-node"),
+])
+def test_superedge_edge_label_per_version(version, label):
+    assert f.superedge_edge_label(version) == label
+
+
+def test_superedge_edge_label_rejects_a_non_version():
+    with pytest.raises(AnsibleFilterError, match="is not a version like v0.9.0"):
+        f.superedge_edge_label("latest")
+
+
+@pytest.mark.parametrize("units,wanted,expected", [
+    ({"firewalld": {"active_state": "active"}, "ufw": {"active_state": "active", "unit_file_state": "enabled"}},
+     "auto", "firewalld"),
+    ({"firewalld": {"active_state": "inactive"}, "ufw": {"active_state": "active", "unit_file_state": "enabled"}},
+     "auto", "ufw"),
+    ({"ufw": {"active_state": "active", "unit_file_state": "disabled"}}, "auto", "none"),
+    ({"ufw.service": {"ActiveState": "active", "UnitFileState": "enabled"}}, "auto", "ufw"),
+    ({"firewalld.service": {"ActiveState": "active"}}, "auto", "firewalld"),
+    ({}, "auto", "none"),
+    ({"firewalld": {"active_state": "active"}}, "iptables", "iptables"),
+    ({"firewalld": {"active_state": "active"}}, "none", "none"),
+])
+def test_active_firewall(units, wanted, expected):
+    assert f.active_firewall(units, wanted) == expected
+
+
+def test_active_firewall_rejects_an_unknown_choice():
+    with pytest.raises(AnsibleFilterError, match="is not one of auto, firewalld, ufw, iptables, none"):
+        f.active_firewall({}, "nft")
+    assert fw.CHOICES[0] == "auto"
+
+
+def test_non_edge_nodes_accepts_every_edge_label():
+    nodes = [{"metadata": {"name": n, "labels": labels}} for n, labels in [
+        ("kubeedge", {"node-role.kubernetes.io/edge": ""}),
+        ("superedge-old", {"superedge.io/edge-node": "enable"}),
+        ("superedge-new", {"superedge.io/node-edge": "enable"}),
+        ("worker", {"node-role.kubernetes.io/worker": ""}),
+        ("bare", None),
+    ]]
+    assert f.non_edge_nodes(nodes) == ["worker", "bare"]
+    assert len(se.EDGE_NODE_LABEL_KEYS) == 2
+
+
+def test_reset_plan_filter_adds_the_summary_and_every_superedge_label():
+    info = {"binaries": {"edgeadm": {"exists": True, "path": "/usr/local/bin/edgeadm"}},
+            "processes": {"kubelet": [3]}, "paths": {"/etc/kubernetes/kubelet.conf": True}}
+    node = {"metadata": {"name": "se-1", "labels": {"superedge.io/node-edge": "enable"}}}
+    options = {"node_name": "se-1", "superedge_markers": ["/etc/kubernetes/kubelet.conf"]}
+    plan = f.reset_plan(info, node=node, options=options, host="se-host")
+    assert plan["verdict"] == "reset" and plan["kind"] == "superedge"
+    assert plan["summary"][0].startswith("se-host is reset (Node se-1 carries the SuperEdge edge label)")
+    assert "run edgeadm reset --force" in plan["summary"]
+
+
+def test_reset_plan_filter_needs_the_module_result():
+    with pytest.raises(AnsibleFilterError, match="kubeedge_edge_info"):
+        f.reset_plan("not a dict")
