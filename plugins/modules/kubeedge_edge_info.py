@@ -566,7 +566,7 @@ def check_options(module):
         if not isinstance(path, str) or not path.strip():
             module.fail_json(msg='binaries: the path of %s must be a non-empty string, for example '
                                  '/usr/local/bin/%s' % (name, name))
-        binaries[name] = os.path.expanduser(os.path.expandvars(path))
+        binaries[name] = path
     bad = [u for u in params['units'] if not valid_unit_name(u)]
     if bad:
         module.fail_json(msg='units: %s %s; use names like edgecore or docker.socket'

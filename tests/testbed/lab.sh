@@ -5,14 +5,15 @@
 #   lab.sh down                            remove the lab hosts, network, Nodes, CloudCore's Helm release and .lab/
 # KubeEdge binaries: KUBEEDGE_ARTIFACTS_DIR (a directory per version in the
 # release layout: keadm-<v>-linux-amd64.tar.gz, kubeedge-<v>-..., checksum_*.txt,
-# optional image archives) when set; the official release URLs when they answer;
-# otherwise the test doubles of tests/double. A notice says which.
+# optional image archives) when set; else downloaded from KUBEEDGE_RELEASE_URL
+# only when that names a download source (opt-in: nothing leaves the machine
+# otherwise); else the test doubles of tests/double. A notice says which.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT" || exit 1
 LAB="${REPO_ROOT}/.lab"
 INV="${REPO_ROOT}/inventories/lab"
 VERSION=$(awk '/^lab_kubeedge_version:/ {print $2}' "${INV}/group_vars/all.yml")
-RELEASES="https://github.com/kubeedge/kubeedge/releases/download"
+RELEASES="${KUBEEDGE_RELEASE_URL:-}"
 lab_hosts() { python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1]))
 for g in d["all"]["children"].values():
     print("\n".join(g["hosts"]))' "${INV}/hosts.yml"; }
@@ -29,8 +30,8 @@ artifacts() {
     log "NOTICE: KubeEdge ${VERSION} from KUBEEDGE_ARTIFACTS_DIR (${src}); CloudCore runs as a systemd service (binary method)"
     cp -a "$src" "$dest"
     lab_vars real "$dest"
-  elif curl -fsSL --max-time 10 -o /dev/null "${RELEASES}/${VERSION}/checksum_keadm-${VERSION}-linux-amd64.tar.gz.txt" 2>/dev/null; then
-    log "NOTICE: KubeEdge ${VERSION} downloaded from the official release URLs (${RELEASES}); images are pulled by the hosts"
+  elif [ -n "$RELEASES" ]; then
+    log "NOTICE: KubeEdge ${VERSION} downloaded from KUBEEDGE_RELEASE_URL (${RELEASES}); images are pulled by the hosts"
     mkdir -p "$dest"
     local t
     for t in keadm kubeedge; do
@@ -40,7 +41,7 @@ artifacts() {
     done
     lab_vars real "$dest"
   else
-    log "NOTICE: no KUBEEDGE_ARTIFACTS_DIR and no internet: the lab uses the KubeEdge TEST DOUBLES of tests/double (not real KubeEdge)"
+    log "NOTICE: no KUBEEDGE_ARTIFACTS_DIR or KUBEEDGE_RELEASE_URL: the lab uses the KubeEdge TEST DOUBLES of tests/double (not real KubeEdge)"
     src="$("${REPO_ROOT}/tests/double/package.sh" "$VERSION" | tail -n1)/${VERSION}"
     cp -a "$src" "$dest"
     lab_vars doubles "$dest"

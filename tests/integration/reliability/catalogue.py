@@ -69,6 +69,18 @@ SINGLE = [
     ("tests/integration/test_bootstrap_token.py", "test_forbidden_user_gets_rbac_hint",
      "ca_cert_path /dev/null; context edge-test-nobody",
      ["Cannot compute the discovery CA hash", "RBAC"]),
+    ("tests/integration/test_reset_guard.py", "test_a_cloudcore_host_is_refused_and_keeps_everything",
+     "reset.yml pointed at a binary-method CloudCore host (cloudcore.yaml, stream key, cloudcore.service running)",
+     ["is not reset: CloudCore: its configuration, unit cloudcore.service"]),
+    ("tests/integration/test_reset_guard.py", "test_a_kubernetes_worker_with_a_containerd_workload_is_refused",
+     "reset.yml pointed at a Kubernetes worker (kubelet.service, CRI pod containers in k8s.io, a stray keadm)",
+     ["a Kubernetes node that is not a SuperEdge edge node of this cluster: unit kubelet.service"]),
+    ("tests/integration/test_reset_guard.py", "test_kubeedge_files_nothing_proves_ours_are_refused",
+     "edgecore.yaml naming an absent Node, then a control-plane Node, no edgenode leftovers",
+     ["nothing proves it is an edge node of this cluster", "exists in the cluster but carries none of the labels"]),
+    ("tests/integration/test_reset_role.py", "test_the_cluster_changes_need_their_own_confirmation",
+     "reset_node_names with reset_confirm=false and no terminal",
+     ["were not confirmed", "reset_cloud_confirm=false"]),
 ]
 
 
