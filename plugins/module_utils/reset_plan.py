@@ -288,8 +288,8 @@ def summary(result, host):
     """One line per thing the plan removes (or why it removes nothing), for output before acting."""
     rm = result['remove']
     if result['verdict'] == VERDICT_REFUSE:
-        return ['%s is not reset: %s. Found: %s. Nothing on it was changed.'
-                % (host, '; '.join(result['reasons']), ', '.join(result['found']) or 'nothing of KubeEdge')]
+        found = ' Also found: %s.' % ', '.join(result['found']) if result['found'] else ''
+        return ['%s is not reset: %s.%s Nothing on it was changed.' % (host, '; '.join(result['reasons']), found)]
     if result['verdict'] == VERDICT_CLEAN:
         return ['%s holds nothing of KubeEdge: nothing to remove.' % host]
     lines = ['%s is reset (%s).' % (host, result['proof'])]

@@ -48,15 +48,15 @@ def playbook():
 CLUSTER_PKI = Path(os.environ.get("EDGE_CLUSTER_RUN", "/var/cache/edge-cluster/run")) / "controlplane" / "pki"
 
 
-def converge(run_playbook, playbook, host, artifacts, version="v1.13.1", **extra):
+def converge(run_playbook, playbook, host, artifacts, version="v1.13.1", check=False, verbosity=0, env=None, **extra):
     # Other tests' cloudcore doubles share Secret kubeedge/cloudcoresecret: a first install here rotates it.
     ev = dict(cloudcore_method="binary", cloudcore_kubeedge_version=version, cloudcore_install_method="artifacts",
               cloudcore_artifacts_dir=str(artifacts / version), cloudcore_wait_timeout=60,
               cloudcore_stream_ca_cert_src=str(CLUSTER_PKI / "ca.crt"), cloudcore_stream_ca_key_src=str(CLUSTER_PKI / "ca.key"),
               cloudcore_stream_ca_remote_src=False, cloudcore_server_cert_check="rotate")
     ev.update(extra)
-    return run_playbook(playbook, inventory="%s," % host.name, extra_vars=ev,
-                        env={"ANSIBLE_TRANSPORT": "community.docker.docker"})
+    return run_playbook(playbook, inventory="%s," % host.name, extra_vars=ev, check=check, verbosity=verbosity,
+                        env=dict({"ANSIBLE_TRANSPORT": "community.docker.docker"}, **(env or {})))
 
 
 def failures(res):
@@ -213,3 +213,60 @@ def test_other_version_refused_then_reinit(run_playbook, playbook, cloud_host, a
     assert main_pid(host) != pid  # restarted with the new binary
     again = converge(run_playbook, playbook, host, artifacts, version="v1.17.5", cloudcore_reinit=True)
     assert again.rc == 0 and changed(again, host) == 0, again
+
+
+def _supplied_tls(directory, address):
+    """A CA and a server certificate for the advertise address, as an operator would supply them."""
+    def ssl_(*args):
+        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = Path(directory)
+    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=supplied-ca",
+         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
+    ssl_("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=cloudcore", "-keyout", str(d / "server.key"),
+         "-out", str(d / "server.csr"))
+    (d / "san.cnf").write_text("subjectAltName=IP:%s,IP:127.0.0.1\n" % address, encoding="utf-8")
+    ssl_("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
+         "-CAcreateserial", "-days", "30", "-extfile", str(d / "san.cnf"), "-out", str(d / "server.crt"))
+    return dict(cloudcore_tls_ca_cert_src=str(d / "ca.crt"), cloudcore_tls_ca_key_src=str(d / "ca.key"),
+                cloudcore_tls_cert_src=str(d / "server.crt"), cloudcore_tls_key_src=str(d / "server.key"))
+
+
+def _key_needles(*paths):
+    """The key material of PEM files: a stretch of the base64 body of each."""
+    needles = []
+    for path in paths:
+        body = "".join(line for line in Path(path).read_text(encoding="utf-8").splitlines()
+                       if not line.startswith("-----"))
+        needles += [body[40:104], body[-80:-16]]
+    return needles
+
+
+def test_supplied_keys_never_reach_check_diff_or_verbose_output(run_playbook, playbook, cloud_host, artifacts,
+                                                                 tmp_path):
+    """--check --diff and a real --diff -vvv run with supplied TLS files and the cluster CA from the
+    controller print no PRIVATE KEY and no key material; the keys land owner-only."""
+    host = cloud_host
+    address = host.sh("hostname -I").stdout.split()[0]
+    tls = _supplied_tls(tmp_path, address)
+    needles = _key_needles(tls["cloudcore_tls_ca_key_src"], tls["cloudcore_tls_key_src"], CLUSTER_PKI / "ca.key")
+    host.mark()
+    # the previous test left CloudCore v1.17.5
+    extra = dict(tls, cloudcore_reinit=True)
+    checked = converge(run_playbook, playbook, host, artifacts, version="v1.17.5", check=True, verbosity=3,
+                       env={"ANSIBLE_DIFF_ALWAYS": "1"}, **extra)
+    assert checked.rc == 0, failures(checked)
+    assert "--- before" in checked.stdout or "+++ after" in checked.stdout, "not a diff run"
+    assert host.changed_since_marker() == [], "check mode changed the host"
+    for out in (checked.stdout, checked.stderr):
+        assert "PRIVATE KEY" not in out
+        assert [n[:12] for n in needles if n in out] == []
+
+    done = converge(run_playbook, playbook, host, artifacts, version="v1.17.5", env={"ANSIBLE_DIFF_ALWAYS": "1"},
+                    **extra)
+    assert done.rc == 0, failures(done)
+    assert "PRIVATE KEY" not in done.stdout and [n for n in needles if n in done.stdout] == []
+    for path in ("/etc/kubeedge/ca/rootCA.key", "/etc/kubeedge/certs/server.key", "/etc/kubeedge/certs/stream.key"):
+        assert host.sh("stat -c %%a %s" % path).stdout.strip() == "600", path
+    # the cluster CA key from the controller went through stdin: no copy of it anywhere on the host
+    ca_body = _key_needles(CLUSTER_PKI / "ca.key")[0]
+    assert host.sh("grep -rlsF '%s' /etc /tmp /var/tmp /root 2>/dev/null || true" % ca_body).stdout.strip() == ""

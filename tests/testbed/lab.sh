@@ -58,6 +58,11 @@ lab_vars() {
       # A real keadm init installs a Helm chart whose pod needs a kubelet; the lab
       # cluster has none, so the real CloudCore runs as a service on lab-cloud.
       echo "cloudcore_method: binary"
+      # Real cloudcore's CloudStream needs the cluster CA (kubectl logs/exec):
+      # the test bed's control plane CA, read on the controller.
+      echo "cloudcore_stream_ca_cert_src: ${EDGE_RUN}/controlplane/pki/ca.crt"
+      echo "cloudcore_stream_ca_key_src: ${EDGE_RUN}/controlplane/pki/ca.key"
+      echo "cloudcore_stream_ca_remote_src: false"
     fi
     echo "lab_image_archives:"
     local f img
