@@ -562,3 +562,58 @@ def read_edgecore_config(text, have_yaml=HAS_YAML, source='edgecore.yaml'):
         info['config_error'] = ('%s: without PyYAML, %s cannot be read; install PyYAML (Debian: python3-yaml) '
                                 'on the host' % (source, ', '.join(sorted(set(unreadable)))))
     return info
+
+
+# ---------------------------------------------------------------------------
+# Preflight readings: free space, lock holders, clock.
+def free_space_mb(path):
+    """(checked path, free MiB for root) of ``path`` or, when it does not exist yet, its nearest existing parent."""
+    checked = os.path.abspath(path)
+    while not os.path.exists(checked) and checked != os.path.dirname(checked):
+        checked = os.path.dirname(checked)
+    st = os.statvfs(checked)
+    return checked, int(st.f_bavail * st.f_frsize // (1024 * 1024))
+
+
+def parse_proc_locks(text):
+    """Entries of /proc/locks as dicts: kind (POSIX, FLOCK, OFDLCK), access (READ, WRITE), pid, device
+    (major:minor as ints) and inode. Lines of waiters (``->``) and unreadable lines are skipped."""
+    entries = []
+    for line in (text or '').splitlines():
+        fields = line.split()
+        if len(fields) < 6 or '->' in fields[:2]:
+            continue
+        try:
+            kind, access, pid, ident = fields[1], fields[3], int(fields[4]), fields[5]
+            major, minor, inode = ident.split(':')
+            entries.append(dict(kind=kind, access=access, pid=pid,
+                                device=(int(major, 16), int(minor, 16)), inode=int(inode)))
+        except (ValueError, IndexError):
+            continue
+    return entries
+
+
+def lock_holders(proc_root, path):
+    """Processes that hold a lock on ``path`` (fcntl, flock or OFD), from /proc/locks: [{pid, comm}].
+
+    dpkg and apt hold /var/lib/dpkg/lock-frontend and /var/lib/dpkg/lock this way while they run.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []
+    device = (os.major(st.st_dev), os.minor(st.st_dev))
+    try:
+        with open(os.path.join(proc_root, 'locks')) as f:
+            entries = parse_proc_locks(f.read())
+    except OSError:
+        return []
+    holders = []
+    for pid in sorted(set(e['pid'] for e in entries if e['inode'] == st.st_ino and e['device'] == device)):
+        try:
+            with open(os.path.join(proc_root, str(pid), 'comm')) as f:
+                comm = f.read().strip()
+        except OSError:
+            comm = ''
+        holders.append(dict(pid=pid, comm=comm))
+    return holders

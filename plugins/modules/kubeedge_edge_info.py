@@ -102,6 +102,31 @@ options:
       - docker's socket. Its presence is reported in RV(runtimes.docker_socket); C(docker) talks to it.
     type: path
     default: /var/run/docker.sock
+  reference_time:
+    description:
+      - The controller's time (Unix seconds) when it sent this task, for example C({{ now(utc=true).timestamp() }}).
+      - When given, RV(clock.skew_seconds) is this host's time minus it (the transfer time is part of it).
+    type: float
+  free_space:
+    description:
+      - Paths whose free space to report in RV(free_space); a path that does not exist yet is measured at its
+        nearest existing parent.
+    type: list
+    elements: path
+    default: []
+  lock_files:
+    description:
+      - Files whose lock holders to report in RV(locks), from C(/proc/locks) (fcntl, flock and OFD locks), for
+        example dpkg's C(/var/lib/dpkg/lock-frontend).
+    type: list
+    elements: path
+    default: []
+  lock_wait:
+    description:
+      - Seconds to wait, polling every second, for the files of O(lock_files) to be free before reporting their
+        holders (for example while unattended-upgrades holds dpkg's lock). RV(lock_waited) says how long it waited.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -337,6 +362,34 @@ runtimes:
       description: Whether O(docker_socket) exists.
       type: bool
       sample: false
+clock:
+  description: This host's time, and its difference to O(reference_time).
+  returned: always
+  type: dict
+  contains:
+    now:
+      description: This host's time (Unix seconds).
+      type: float
+      sample: 1764650000.5
+    skew_seconds:
+      description: This host's time minus O(reference_time); null without O(reference_time).
+      type: float
+      sample: 0.8
+free_space:
+  description: Per path of O(free_space), the path measured and the MiB free for root there.
+  returned: always
+  type: dict
+  sample: {"/var/lib/containerd": {"checked": "/var/lib", "free_mb": 20480}}
+locks:
+  description: Per file of O(lock_files), the processes that hold a lock on it (C(pid), C(comm)); empty when none.
+  returned: always
+  type: dict
+  sample: {"/var/lib/dpkg/lock-frontend": [{"pid": 812, "comm": "unattended-upgr"}]}
+lock_waited:
+  description: Seconds spent waiting for the files of O(lock_files) to be free (at most O(lock_wait)).
+  returned: always
+  type: float
+  sample: 0.0
 containers:
   description: The runtimes' containers; an empty dict unless O(containers=true).
   returned: always
@@ -401,6 +454,7 @@ containers:
 
 import os
 import stat
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -409,6 +463,8 @@ from ansible_collections.edge.cluster.plugins.module_utils.edge_host import (
     SYSTEMD_PROPERTIES,
     absent_unit,
     empty_edgecore_info,
+    free_space_mb,
+    lock_holders,
     parse_ctr_ids,
     parse_ctr_info,
     parse_docker_ps,
@@ -592,11 +648,27 @@ def argument_spec():
         containerd_namespace=dict(type='str', default='k8s.io'),
         containerd_socket=dict(type='path', default='/run/containerd/containerd.sock'),
         docker_socket=dict(type='path', default='/var/run/docker.sock'),
+        reference_time=dict(type='float'),
+        free_space=dict(type='list', elements='path', default=[]),
+        lock_files=dict(type='list', elements='path', default=[]),
+        lock_wait=dict(type='int', default=0),
     )
+
+
+def wait_for_locks(paths, wait):
+    """Holders of each file's lock, after waiting up to ``wait`` seconds for all of them to be free."""
+    start = time.time()
+    while True:
+        locks = dict((p, lock_holders(PROC_ROOT, p)) for p in paths)
+        waited = time.time() - start
+        if not any(locks.values()) or waited >= wait:
+            return locks, round(waited, 1)
+        time.sleep(1)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    now = time.time()
     params = module.params
     binaries = check_options(module)
     _not_a_directory(module, 'cloudcore_config', params['cloudcore_config'], '/etc/kubeedge/config/cloudcore.yaml')
@@ -616,7 +688,11 @@ def main():
         runtimes=dict(containerd_socket=os.path.exists(params['containerd_socket']),
                       docker_socket=os.path.exists(params['docker_socket'])),
         containers={},
+        clock=dict(now=now, skew_seconds=None if params['reference_time'] is None
+                   else round(now - params['reference_time'], 3)),
+        free_space=dict((p, dict(zip(('checked', 'free_mb'), free_space_mb(p)))) for p in params['free_space']),
     )
+    result['locks'], result['lock_waited'] = wait_for_locks(params['lock_files'], params['lock_wait'])
     if params['containers']:
         containerd, containerd_error = containerd_containers(module, params['containerd_socket'],
                                                              params['containerd_namespace'])

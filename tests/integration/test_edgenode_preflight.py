@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import socket
 import subprocess
 import tarfile
@@ -95,6 +96,8 @@ CASES = [
     ("bad hub protocol", {"edgenode_hub_protocol": "http"}, ["edgenode_hub_protocol", "http"]),
     ("systemd cgroups with keadm 1.13.1 on containerd", {"edgenode_cgroup_driver": "systemd"},
      ["v1.13.1 cannot join a containerd host with the systemd cgroup driver", "edgenode_cgroup_driver=cgroupfs"]),
+    ("less free space than the images need", {"edgenode_min_free_mb": 100000000},
+     ["MiB free at", "(for /var/lib/containerd), less than edgenode_min_free_mb=100000000"]),
 ]
 
 
@@ -175,3 +178,36 @@ def test_empty_management_directory_is_not_a_leftover(run_playbook, systemd_host
         assert "nothing is installed unchecked" in res.stdout
     finally:
         systemd_host.sh("rm -rf /etc/kubeedge")
+
+
+def test_dpkg_lock_held_is_waited_for_then_named(run_playbook, systemd_host, good_vars):
+    """unattended-upgrades holds dpkg's lock with fcntl, as this stand-in does: preflight waits
+    edgenode_dpkg_lock_timeout seconds, then names the holder; nothing changes."""
+    holder = systemd_host.sh(
+        "nohup python3 -c \"import fcntl, time; f = open('/var/lib/dpkg/lock-frontend', 'w'); "
+        "fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(300)\" >/dev/null 2>&1 & echo $!").stdout.strip()
+    try:
+        systemd_host.sh("for i in $(seq 1 50); do grep -q ' %s ' /proc/locks && exit 0; sleep 0.1; done; exit 1"
+                        % holder)
+        systemd_host.mark()
+        res = run_role(run_playbook, systemd_host, dict(good_vars, edgenode_dpkg_lock_timeout=3))
+        assert res.rc != 0, res
+        assert re.search(r"dpkg's lock on \S+ is still held after [3-9][.0-9]* s by python3 pid %s" % holder,
+                         res.stdout), res.stdout[-3000:]
+        assert "edgenode_dpkg_lock_timeout" in res.stdout
+        assert systemd_host.changed_since_marker() == []
+    finally:
+        systemd_host.sh("kill %s" % holder, check=False)
+
+
+def test_clock_skew_is_refused(run_playbook, systemd_host, good_vars):
+    """The host's clock runs 10 minutes behind (libfaketime for the modules): refused, nothing changes."""
+    systemd_host.sh("test -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 || (apt-get update -qq && "
+                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime >/dev/null)")
+    systemd_host.mark()
+    env = {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "FAKETIME": "-10m"}
+    res = run_role(run_playbook, systemd_host, dict(good_vars, edgenode_test_environment=env))
+    assert res.rc != 0, res
+    assert re.search(r"The clock of \S+ is (59\d|6\d\d) s\s+behind the controller's \(at most\s+60 s, "
+                     r"edgenode_max_clock_skew\)", res.stdout), res.stdout[-3000:]
+    assert systemd_host.changed_since_marker() == []

@@ -2,6 +2,7 @@
 keadm version, the runtimes' listings, /proc and the pod directories (tmp trees, no root needed)."""
 
 import json
+import os
 
 import pytest
 
@@ -475,3 +476,40 @@ def test_pod_uids(tmp_path):
 def test_pod_uids_when_root_is_a_file(tmp_path):
     (tmp_path / "file").write_text("")
     assert eh.pod_uids(str(tmp_path / "file")) == []
+
+
+# ---- preflight readings -------------------------------------------------------
+def test_free_space_of_a_path_not_yet_there_is_measured_at_its_parent(tmp_path):
+    checked, free = eh.free_space_mb(str(tmp_path / "not" / "yet"))
+    assert checked == str(tmp_path)
+    st = os.statvfs(str(tmp_path))
+    assert free == st.f_bavail * st.f_frsize // (1024 * 1024)
+
+
+PROC_LOCKS = """1: POSIX  ADVISORY  WRITE 812 08:01:1048601 0 EOF
+1: -> POSIX  ADVISORY  WRITE 990 08:01:1048601 0 EOF
+2: FLOCK  ADVISORY  WRITE 77 00:1a:42 0 EOF
+3: OFDLCK ADVISORY  READ  -1 08:01:555 0 EOF
+garbage line
+"""
+
+
+def test_parse_proc_locks_skips_waiters_and_garbage():
+    entries = eh.parse_proc_locks(PROC_LOCKS)
+    assert [(e["kind"], e["pid"], e["device"], e["inode"]) for e in entries] == [
+        ("POSIX", 812, (8, 1), 1048601), ("FLOCK", 77, (0, 26), 42), ("OFDLCK", -1, (8, 1), 555)]
+
+
+def test_lock_holders_of_a_file_held_with_fcntl(tmp_path):
+    """A real lock taken by this process on a real file is found, with the process's name."""
+    import fcntl
+    lock = tmp_path / "lock-frontend"
+    lock.write_text("", encoding="utf-8")
+    with open(str(lock), "w") as handle:
+        assert eh.lock_holders("/proc", str(lock)) == []
+        fcntl.lockf(handle, fcntl.LOCK_EX)
+        holders = eh.lock_holders("/proc", str(lock))
+        with open("/proc/self/comm") as comm:
+            me = comm.read().strip()
+        assert holders == [{"pid": os.getpid(), "comm": me}]
+    assert eh.lock_holders("/proc", str(tmp_path / "absent")) == []

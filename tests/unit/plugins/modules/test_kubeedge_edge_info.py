@@ -215,8 +215,30 @@ def test_main_reads_everything_and_never_the_token(host, capsys, monkeypatch, ha
 def test_check_mode_returns_the_same(host, capsys):
     dummy, normal, dummy2 = run_main(host.args(), capsys)
     dummy, checked, dummy2 = run_main(dict(host.args(), _ansible_check_mode=True), capsys)
+    assert checked["clock"]["now"] >= normal["clock"]["now"]
+    checked["clock"], normal["clock"] = {}, {}
     assert checked == normal
     assert normal["containers"] == {}
+
+
+def test_clock_free_space_and_locks(host, capsys, tmp_path, monkeypatch):
+    import fcntl
+    import time
+    monkeypatch.setattr(mod, "PROC_ROOT", "/proc")  # the lock below is a real one
+    lock = tmp_path / "lock-frontend"
+    lock.write_text("", encoding="utf-8")
+    with open(str(lock), "w") as handle:
+        fcntl.lockf(handle, fcntl.LOCK_EX)
+        rc, result, dummy = run_main(dict(host.args(), reference_time=time.time() - 300,
+                                          free_space=[str(tmp_path / "later")], lock_files=[str(lock)]), capsys)
+    assert rc == 0, result
+    assert 299 <= result["clock"]["skew_seconds"] < 310
+    assert result["free_space"][str(tmp_path / "later")]["checked"] == str(tmp_path)
+    assert result["free_space"][str(tmp_path / "later")]["free_mb"] > 0
+    assert [h["pid"] for h in result["locks"][str(lock)]] == [os.getpid()]
+    assert result["lock_waited"] == 0
+    rc, result, dummy = run_main(host.args(), capsys)
+    assert result["clock"]["skew_seconds"] is None and result["locks"] == {} and result["free_space"] == {}
 
 
 def test_defaults_on_a_bare_host(host, capsys):
@@ -395,3 +417,28 @@ def test_argument_spec_defaults():
     assert spec["binaries"]["default"] == mod.DEFAULT_BINARIES
     assert spec["binaries"]["default"] is not mod.DEFAULT_BINARIES
     assert spec["containers"]["default"] is False and spec["keadm_version"]["default"] is True
+
+
+def test_lock_wait_returns_once_the_lock_is_free(host, capsys, tmp_path, monkeypatch):
+    """Held for the first two polls, then released: the module waits and reports no holder."""
+    lock = str(tmp_path / "lock")
+    polls = []
+
+    def holders(proc_root, path):
+        polls.append(path)
+        return [{"pid": 9, "comm": "unattended-upgr"}] if len(polls) <= 2 else []
+    monkeypatch.setattr(mod, "lock_holders", holders)
+    monkeypatch.setattr(mod.time, "sleep", lambda seconds: None)
+    rc, result, dummy = run_main(dict(host.args(), lock_files=[lock], lock_wait=30), capsys)
+    assert rc == 0 and result["locks"] == {lock: []} and len(polls) == 3
+
+
+def test_lock_wait_gives_up_and_names_the_holder(host, capsys, tmp_path, monkeypatch):
+    lock = str(tmp_path / "lock")
+    clock = [1000.0]
+    monkeypatch.setattr(mod, "lock_holders", lambda proc_root, path: [{"pid": 9, "comm": "unattended-upgr"}])
+    monkeypatch.setattr(mod.time, "time", lambda: clock[0])
+    monkeypatch.setattr(mod.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    rc, result, dummy = run_main(dict(host.args(), lock_files=[lock], lock_wait=5), capsys)
+    assert result["locks"] == {lock: [{"pid": 9, "comm": "unattended-upgr"}]}
+    assert result["lock_waited"] == 5
