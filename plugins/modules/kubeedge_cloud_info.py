@@ -70,6 +70,19 @@ options:
       - Needs the C(list) verb on Nodes.
     type: bool
     default: false
+  other_nodes:
+    description:
+      - Whether to list the names and labels of the Nodes without O(edge_node_label) (RV(other_nodes)), with one
+        request; a node name an edge host is about to register must not be one of them.
+      - Needs the C(list) verb on Nodes.
+    type: bool
+    default: false
+  cluster_uid:
+    description:
+      - Whether to read the UID of namespace C(kube-system) (RV(cluster_uid)), which names the cluster: it differs
+        between clusters even when their kubeconfigs look alike.
+    type: bool
+    default: false
   edge_node_label:
     description:
       - The label that marks edge Nodes; C(keadm join) and C(edgecore) set it.
@@ -248,6 +261,30 @@ edge_nodes:
       description: The Node's labels.
       type: dict
       sample: {"node-role.kubernetes.io/edge": ""}
+    internal_ips:
+      description: The Node's C(InternalIP) addresses.
+      type: list
+      elements: str
+      sample: ["192.0.2.21"]
+other_nodes:
+  description: The Nodes without O(edge_node_label) (cloud nodes), sorted by name.
+  returned: when O(other_nodes=true)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The Node's name.
+      type: str
+      sample: control-plane-1
+    labels:
+      description: The Node's labels.
+      type: dict
+      sample: {"node-role.kubernetes.io/control-plane": ""}
+cluster_uid:
+  description: The UID of namespace C(kube-system), an identity of the cluster.
+  returned: when O(cluster_uid=true)
+  type: str
+  sample: 5b0b1d9c-1f0e-4a8e-9a57-3c1d2e4f5a6b
 stage:
   description:
     - Which step failed, V(connect) (no usable client or kubeconfig), V(version) (the API did not answer)
@@ -357,9 +394,11 @@ def node_summary(node):
     kubelet = (info.kubelet_version if info is not None else '') or ''
     match = KUBEEDGE_VERSION_RE.search(kubelet)
     conditions = (node.status.conditions if node.status is not None else None) or []
+    addresses = (node.status.addresses if node.status is not None else None) or []
+    internal = [a.address for a in addresses if a.type == 'InternalIP']
     return dict(name=node.metadata.name, kubelet_version=kubelet, kubeedge_version=match.group(1) if match else '',
                 ready=any(c.type == 'Ready' and c.status == 'True' for c in conditions),
-                labels=dict(node.metadata.labels or {}))
+                labels=dict(node.metadata.labels or {}), internal_ips=internal)
 
 
 class CloudInfoReader(object):
@@ -426,6 +465,17 @@ class CloudInfoReader(object):
                            label_selector=selector).items
         return sorted((node_summary(n) for n in nodes), key=lambda n: n['name'])
 
+    def other_nodes(self):
+        selector = '!' + self.params['edge_node_label']
+        nodes = self._call('the Nodes without label %s' % self.params['edge_node_label'], 'read',
+                           self.core_api.list_node, label_selector=selector).items
+        return sorted((dict(name=n.metadata.name, labels=dict(n.metadata.labels or {})) for n in nodes),
+                      key=lambda n: n['name'])
+
+    def cluster_uid(self):
+        ns = self._call('namespace kube-system', 'read', self.core_api.read_namespace, 'kube-system')
+        return ns.metadata.uid
+
     def token_secret(self):
         secret = self._get(self.core_api.read_namespaced_secret, 'Secret', TOKEN_SECRET_NAME)
         return dict(exists=secret is not None and TOKEN_SECRET_KEY in (secret.data or {}))
@@ -442,6 +492,10 @@ class CloudInfoReader(object):
             result['token_secret'] = self.token_secret()
         if self.params['edge_nodes']:
             result['edge_nodes'] = self.edge_nodes()
+        if self.params['other_nodes']:
+            result['other_nodes'] = self.other_nodes()
+        if self.params['cluster_uid']:
+            result['cluster_uid'] = self.cluster_uid()
         return result
 
 
@@ -455,6 +509,8 @@ def argument_spec():
         token_secret=dict(type='bool', default=True),
         edge_nodes=dict(type='bool', default=False),
         edge_node_label=dict(type='str', default='node-role.kubernetes.io/edge'),
+        other_nodes=dict(type='bool', default=False),
+        cluster_uid=dict(type='bool', default=False),
     )
 
 

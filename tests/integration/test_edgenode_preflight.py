@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import socket
 import subprocess
@@ -71,6 +72,8 @@ def good_vars(listeners):
         "edgenode_token": make_token(),
         "edgenode_node_name": "edge-good-1",
         "edgenode_verify": False,
+        # kubeedge/cloudcoresecret of the shared test bed names other CloudCores: checked on its own below
+        "edgenode_server_cert_check": False,
     }
 
 
@@ -210,4 +213,90 @@ def test_clock_skew_is_refused(run_playbook, systemd_host, good_vars):
     assert res.rc != 0, res
     assert re.search(r"The clock of \S+ is (59\d|6\d\d) s\s+behind the controller's \(at most\s+60 s, "
                      r"edgenode_max_clock_skew\)", res.stdout), res.stdout[-3000:]
+    assert systemd_host.changed_since_marker() == []
+
+
+# ---- the cluster side of the preflight: read once per play from the cloud host ----
+@pytest.fixture
+def made_nodes(api_client):
+    from kubernetes import client
+    core = client.CoreV1Api(api_client)
+    made = []
+
+    def make(labels, ready=False, internal_ip=None):
+        name = "preflight-%s" % os.urandom(3).hex()
+        core.create_node({"metadata": {"name": name, "labels": labels}})
+        if ready or internal_ip:
+            status = {"conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                      "reason": "KubeletReady", "message": "test"}]}
+            if internal_ip:
+                status["addresses"] = [{"type": "InternalIP", "address": internal_ip}]
+            core.patch_node_status(name, {"status": status})
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        core.delete_node(name)
+
+
+def _labels(api_client, name):
+    """The Node's labels (its resourceVersion moves with the node controller's own updates)."""
+    from kubernetes import client
+    return client.CoreV1Api(api_client).read_node(name).metadata.labels
+
+
+def test_node_name_of_a_cloud_node_is_refused(run_playbook, systemd_host, good_vars, made_nodes, api_client):
+    taken = made_nodes({"node-role.kubernetes.io/control-plane": ""})
+    labels = _labels(api_client, taken)
+    systemd_host.mark()
+    res = run_role(run_playbook, systemd_host, dict(good_vars, edgenode_node_name=taken))
+    assert res.rc != 0, res
+    assert "Node %s already exists in the cluster and is not an edge node (labels:" % taken in res.stdout
+    assert "node-role.kubernetes.io/control-plane" in res.stdout and "Set edgenode_node_name" in res.stdout
+    assert systemd_host.changed_since_marker() == []
+    assert _labels(api_client, taken) == labels
+
+
+def test_node_name_connected_from_another_machine_is_refused(run_playbook, systemd_host, good_vars, made_nodes,
+                                                               api_client):
+    taken = made_nodes({"node-role.kubernetes.io/edge": ""}, ready=True, internal_ip="192.0.2.99")
+    labels = _labels(api_client, taken)
+    systemd_host.mark()
+    res = run_role(run_playbook, systemd_host, dict(good_vars, edgenode_node_name=taken))
+    assert res.rc != 0, res
+    assert re.search(r"Edge Node %s is Ready with address 192\.0\.2\.99, which is not an address of" % taken,
+                     res.stdout), res.stdout[-3000:]
+    assert systemd_host.changed_since_marker() == []
+    assert _labels(api_client, taken) == labels
+
+
+def test_certificate_without_the_cloudcore_address_is_refused(run_playbook, systemd_host, good_vars, namespace,
+                                                                api_client, tmp_path):
+    """CloudCore's certificate names 192.0.2.10 only; the hosts would connect to another address."""
+    from kubernetes import client
+    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=cloudcore",
+                    "-addext", "subjectAltName=IP:192.0.2.10", "-keyout", str(key), "-out", str(crt)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    der = subprocess.run(["openssl", "x509", "-in", str(crt), "-outform", "DER"], check=True,
+                         stdout=subprocess.PIPE).stdout
+    client.CoreV1Api(api_client).create_namespaced_secret(namespace, {
+        "metadata": {"name": "cloudcoresecret"}, "data": {"cloudcoredata": base64.b64encode(der).decode()}})
+    systemd_host.mark()
+    extra = dict(good_vars, edgenode_cloudcore_namespace=namespace, edgenode_server_cert_check=True)
+    res = run_role(run_playbook, systemd_host, extra)
+    assert res.rc != 0, res
+    assert ("names 192.0.2.10 but not %s (edgenode_cloudcore_address)" % good_vars["edgenode_cloudcore_address"]
+            in res.stdout), res.stdout[-3000:]
+    assert "cloudcore_advertise_address" in res.stdout
+    assert systemd_host.changed_since_marker() == []
+
+
+def test_kubeconfig_of_another_cluster_is_refused(run_playbook, systemd_host, good_vars):
+    systemd_host.mark()
+    res = run_role(run_playbook, systemd_host,
+                   dict(good_vars, edgenode_expected_cluster_uid="00000000-0000-0000-0000-000000000000"))
+    assert res.rc != 0, res
+    assert re.search(r"reaches the cluster whose kube-system namespace has UID [0-9a-f-]{36}, not "
+                     r"00000000-0000-0000-0000-000000000000", res.stdout), res.stdout[-3000:]
     assert systemd_host.changed_since_marker() == []

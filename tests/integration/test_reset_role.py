@@ -65,6 +65,19 @@ def test_the_cluster_changes_need_their_own_confirmation(run_playbook, kubeconfi
     assert _exists(api_client, edge)
 
 
+def test_a_kubeconfig_of_another_cluster_stops_the_reset(run_playbook, kubeconfig, nodes, api_client):
+    edge = nodes({"node-role.kubernetes.io/edge": ""})
+    r = run_playbook(PLAYBOOK, extra_vars={"reset_confirm": False, "reset_cloud_confirm": False,
+                                           "reset_node_names": [edge], "reset_kubeconfig": str(kubeconfig),
+                                           "reset_expected_cluster_uid": "00000000-0000-0000-0000-000000000000"},
+                     env=LOCAL)
+    assert r.rc != 0
+    uid = client.CoreV1Api(api_client).read_namespace("kube-system").metadata.uid
+    assert ("reaches the cluster with kube-system UID %s (Kubernetes v1.20.2) reached from localhost, not the "
+            "cluster whose kube-system UID" % uid) in " ".join(r.stdout.split())
+    assert _exists(api_client, edge)
+
+
 def test_check_mode_deletes_nothing(run_playbook, kubeconfig, nodes, api_client):
     edge = nodes({"node-role.kubernetes.io/edge": ""})
     r = run_playbook(PLAYBOOK, check=True,

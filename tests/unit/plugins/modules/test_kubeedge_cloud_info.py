@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes.client import (
     V1ConfigMap,
+    V1Namespace,
+    V1NodeAddress,
     V1Container,
     V1Deployment,
     V1DeploymentSpec,
@@ -33,7 +35,7 @@ from kubernetes.client.rest import ApiException
 from ansible_collections.edge.cluster.plugins.modules import kubeedge_cloud_info as mod
 
 PARAMS = dict(namespace="kubeedge", name="cloudcore", version=True, cloudcore=True, server_certificate=True, token_secret=True,
-              edge_nodes=False, edge_node_label="node-role.kubernetes.io/edge")
+              edge_nodes=False, edge_node_label="node-role.kubernetes.io/edge", other_nodes=False, cluster_uid=False)
 
 
 def make_cert(ips=("192.0.2.10",), dns=("cloudcore.example.org",)):
@@ -88,7 +90,13 @@ class FakeApis(object):
         self.calls.append(("Nodes", label_selector))
         if isinstance(self.nodes, Exception):
             raise self.nodes
+        if label_selector.startswith("!"):
+            return V1NodeList(items=[n for n in self.nodes if label_selector[1:] not in (n.metadata.labels or {})])
         return V1NodeList(items=[n for n in self.nodes if label_selector in (n.metadata.labels or {})])
+
+    def read_namespace(self, name):
+        self.calls.append(("Namespace", name))
+        return V1Namespace(metadata=V1ObjectMeta(name=name, uid="uid-of-" + name))
 
     @property
     def read_namespaced_deployment(self):
@@ -235,6 +243,19 @@ def test_edge_nodes_in_one_request_with_version_and_readiness():
     assert result["edge_nodes"][0]["labels"] == {"node-role.kubernetes.io/edge": ""}
     assert "deployment" not in result and "config" not in result and "kubernetes" not in result
     assert calls == [("Nodes", "node-role.kubernetes.io/edge")]
+
+
+def test_other_nodes_internal_ips_and_cluster_uid():
+    nodes = [node("edge-a"), node("control-plane", edge=False)]
+    nodes[0].status.addresses = [V1NodeAddress(type="Hostname", address="edge-a"),
+                                 V1NodeAddress(type="InternalIP", address="192.0.2.21")]
+    result, calls = run(params=dict(version=False, cloudcore=False, server_certificate=False, token_secret=False,
+                                    edge_nodes=True, other_nodes=True, cluster_uid=True), nodes=nodes)
+    assert result["edge_nodes"][0]["internal_ips"] == ["192.0.2.21"]
+    assert result["other_nodes"] == [{"name": "control-plane", "labels": {"node-role.kubernetes.io/master": ""}}]
+    assert result["cluster_uid"] == "uid-of-kube-system"
+    assert calls == [("Nodes", "node-role.kubernetes.io/edge"), ("Nodes", "!node-role.kubernetes.io/edge"),
+                     ("Namespace", "kube-system")]
 
 
 def test_node_list_forbidden_fails_at_stage_read():
