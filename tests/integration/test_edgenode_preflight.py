@@ -300,3 +300,37 @@ def test_kubeconfig_of_another_cluster_is_refused(run_playbook, systemd_host, go
     assert re.search(r"reaches the cluster whose kube-system namespace has UID [0-9a-f-]{36}, not "
                      r"00000000-0000-0000-0000-000000000000", res.stdout), res.stdout[-3000:]
     assert systemd_host.changed_since_marker() == []
+
+
+def test_a_second_run_on_the_host_stops_before_any_change(run_playbook, systemd_host, good_vars, tmp_path):
+    """Another controller's run holds the host's lock (written as run_lock writes it): refused, nothing
+    changes, the lock stays; a lock of an ansible-playbook of this controller that is gone is taken over."""
+    record = {"controller": "awx-node-2", "pid": 4711, "epoch": time.time() - 20, "since": "2026-12-02T04:00:00Z"}
+    systemd_host.sh("mkdir -p /run/edge-cluster && printf '%%s' '%s' > /run/edge-cluster/edgenode.lock"
+                    % json.dumps(record))
+    try:
+        systemd_host.mark()
+        res = run_role(run_playbook, systemd_host, good_vars)
+        assert res.rc != 0, res
+        assert re.search(r"Another run, from awx-node-2 \(ansible-playbook pid\s+4711\), has been converging \S+ "
+                         r"since\s+2026-12-02T04:00:00Z", res.stdout), res.stdout[-3000:]
+        assert "edgenode_run_lock_force=true" in res.stdout
+        assert systemd_host.changed_since_marker() == []
+        assert json.loads(systemd_host.sh("cat /run/edge-cluster/edgenode.lock").stdout)["pid"] == 4711
+
+        # The same lock from this controller's ansible-playbook that has exited: taken over; the run goes on
+        # and stops at the next guard, a keadm archive (local artifacts) whose checksum does not match.
+        record.update(controller=os.uname()[1], pid=2 ** 22 + 7)
+        systemd_host.sh("printf '%%s' '%s' > /run/edge-cluster/edgenode.lock" % json.dumps(record))
+        _fake_release(tmp_path, "v1.13.1", checksum="0" * 64)
+        res = run_role(run_playbook, systemd_host, dict(
+            good_vars, edgenode_keadm_install_method="artifacts", edgenode_artifacts_dir=str(tmp_path),
+            edgenode_manage_runtime=False, edgenode_firewall="none", edgenode_manage_nsswitch=False,
+            edgenode_ip_forward=False))
+        assert res.rc != 0 and "Another run" not in res.stdout, res.stdout[-3000:]
+        assert "does not match its checksum" in res.stdout
+        assert "Take this host's run lock" in res.stdout
+        # released at the end, even though the run failed
+        assert systemd_host.sh("test -e /run/edge-cluster/edgenode.lock", check=False).returncode != 0
+    finally:
+        systemd_host.sh("rm -f /run/edge-cluster/edgenode.lock")

@@ -10,19 +10,7 @@ from ansible.module_utils import basic
 from ansible_collections.edge.cluster.plugins.module_utils import edge_host as eh
 from ansible_collections.edge.cluster.plugins.modules import kubeedge_edge_info as mod
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    import contextlib
-
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        saved = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = saved
+from ansible.module_utils.testing import patch_module_args  # ansible-core 2.19 (requirements.txt)
 
 TOKEN = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210.eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjJ9.FAKE-main-test"
 
