@@ -79,7 +79,7 @@ options:
     default: false
   cluster_uid:
     description:
-      - Whether to read the UID of namespace C(kube-system) (RV(cluster_uid)), which names the cluster: it differs
+      - Whether to read the UID of namespace C(kube-system) (RV(cluster_uid)), which names the cluster; it differs
         between clusters even when their kubeconfigs look alike.
     type: bool
     default: false

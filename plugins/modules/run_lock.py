@@ -21,9 +21,11 @@ description:
     holder and O(live_pids) does not list the holder's process ID (an interrupted run of this controller), when it is
     older than O(max_age) seconds, or with O(force=true).
   - Releasing removes the file only when this run holds it.
-  - The lock is bookkeeping, not a change of the host's configuration: the module never reports C(changed).
+  - The lock is bookkeeping, not a change of the host's configuration, so the module never reports C(changed).
 author:
   - edge.cluster contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   path:
     description: The lock file; a directory under C(/run) so that a reboot clears it.
@@ -64,6 +66,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Taking a lock this run already holds, or releasing one it does not hold, does nothing.
   platform:

@@ -242,7 +242,7 @@ def _key_needles(*paths):
 
 
 def test_supplied_keys_never_reach_check_diff_or_verbose_output(run_playbook, playbook, cloud_host, artifacts,
-                                                                 tmp_path):
+                                                                tmp_path):
     """--check --diff and a real --diff -vvv run with supplied TLS files and the cluster CA from the
     controller print no PRIVATE KEY and no key material; the keys land owner-only."""
     host = cloud_host

@@ -258,7 +258,7 @@ def test_node_name_of_a_cloud_node_is_refused(run_playbook, systemd_host, good_v
 
 
 def test_node_name_connected_from_another_machine_is_refused(run_playbook, systemd_host, good_vars, made_nodes,
-                                                               api_client):
+                                                             api_client):
     taken = made_nodes({"node-role.kubernetes.io/edge": ""}, ready=True, internal_ip="192.0.2.99")
     labels = _labels(api_client, taken)
     systemd_host.mark()
@@ -271,7 +271,7 @@ def test_node_name_connected_from_another_machine_is_refused(run_playbook, syste
 
 
 def test_certificate_without_the_cloudcore_address_is_refused(run_playbook, systemd_host, good_vars, namespace,
-                                                                api_client, tmp_path):
+                                                              api_client, tmp_path):
     """CloudCore's certificate names 192.0.2.10 only; the hosts would connect to another address."""
     from kubernetes import client
     key, crt = tmp_path / "k.pem", tmp_path / "c.pem"

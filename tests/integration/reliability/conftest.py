@@ -15,6 +15,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -353,8 +354,12 @@ def write_inventory(path, hosts, group_vars, host_vars=None):
 
 
 def play(inventory, playbook=EDGE_PLAYBOOK, extra_vars=None, verbosity=0, on_line=None, limit=None,
-         env=None, timeout=900):
-    """ansible-playbook with the docker connection; on_line(line) sees the output as it comes."""
+         env=None, timeout=900, interrupt_on=None, interrupt_after=0.5):
+    """ansible-playbook with the docker connection; on_line(line) sees the output as it comes.
+
+    interrupt_on: when a line contains this text, SIGINT goes to the whole run interrupt_after
+    seconds later, as Ctrl-C in the operator's terminal sends it (ansible-playbook, its workers and
+    their connections: the run has a process group of its own)."""
     cmd = ["ansible-playbook", "-i", str(inventory), str(playbook)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
@@ -367,12 +372,16 @@ def play(inventory, playbook=EDGE_PLAYBOOK, extra_vars=None, verbosity=0, on_lin
     full_env.update(env or {})
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
-                            cwd=str(REPO), bufsize=1)
+                            cwd=str(REPO), bufsize=1, start_new_session=interrupt_on is not None)
     lines = []
+    interrupted = False
     for line in proc.stdout:
         lines.append(line)
         if on_line is not None:
             on_line(line)
+        if interrupt_on is not None and not interrupted and interrupt_on in line:
+            interrupted = True
+            threading.Timer(interrupt_after, os.killpg, (proc.pid, signal.SIGINT)).start()
         if time.monotonic() - start > timeout:
             proc.kill()
             break

@@ -112,3 +112,30 @@ def test_verbose_join_leaks_no_secret(rel, edge_lab, host, api_client, tmp_path,
         assert mode == "600", "%s is %s" % (path, mode)
     assert host.sh("test -e /etc/kubeedge/bootstrap-edgecore.conf", check=False).returncode != 0, \
         "the bootstrap file with the token is left behind"
+
+
+def test_a_join_that_fails_after_writing_the_token_leaks_nothing(rel, edge_lab, edge_hosts, api_client, tmp_path,
+                                                                   secret_needles):
+    """keadm writes edgecore.yaml (with the token) and then fails to start edgecore (here: the
+    `sudo systemctl ... edgecore` keadm starts it with fails; ansible's own sudo still works): at -vvv,
+    neither the failure, the rescue nor the summary carries the token, and the file keadm left is
+    owner-only."""
+    fresh = edge_hosts.start(1)[0]
+    fresh.sh("mv /usr/bin/sudo /usr/bin/sudo.hidden && printf '#!/bin/sh\ncase \"$*\" in *systemctl*edgecore*) "
+             "echo \"Failed to start edgecore.service: injected\" >&2; exit 1;; esac\n"
+             "exec /usr/bin/sudo.hidden \"$@\"\n' > /usr/bin/sudo && chmod 755 /usr/bin/sudo")
+    try:
+        core = client.CoreV1Api(api_client)
+        inv = rel.write_inventory(tmp_path / "inv-fail.yml", [fresh], edge_lab.edge_vars(edgenode_verify=False))
+        res = rel.play(inv, extra_vars={"edgenode_kubeconfig": edge_lab.kubeconfig}, verbosity=3)
+        assert res.rc != 0, res
+        assert "keadm join failed on %s" % fresh.name in res.output, res.output[-3000:]
+        assert "Edge nodes that did not join: %s" % fresh.name in res.output
+        token = secret_needles.token_of(core)
+        assert hits(res.output, secret_needles.token_needles(token)) == [], "the failed run printed the token"
+        signature = secret_needles.token_needles(token)[2]
+        assert fresh.sh("grep -c '%s' /etc/kubeedge/config/edgecore.yaml" % signature).stdout.strip() == "1", \
+            "keadm did not get as far as writing the token"
+        assert fresh.sh("stat -c %a /etc/kubeedge/config/edgecore.yaml").stdout.strip() == "600"
+    finally:
+        fresh.sh("mv -f /usr/bin/sudo.hidden /usr/bin/sudo", check=False)

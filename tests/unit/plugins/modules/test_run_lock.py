@@ -9,6 +9,7 @@ from ansible.module_utils.testing import patch_module_args  # ansible-core 2.19 
 
 from ansible_collections.edge.cluster.plugins.modules import run_lock as mod
 
+
 def run(capsys, **args):
     with patch_module_args(args):
         with pytest.raises(SystemExit):
@@ -22,7 +23,9 @@ def lock(tmp_path):
 
 
 def me(lock, **extra):
-    return dict(dict(path=lock, controller="ctl-a", pid=100, live_pids=[100]), **extra)
+    args = dict(path=lock, controller="ctl-a", pid=100, live_pids=[100])
+    args.update(extra)
+    return args
 
 
 def plant(lock, controller, pid, age=0):
