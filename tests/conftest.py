@@ -45,6 +45,47 @@ def namespace(api_client, request):
     core.delete_namespace(name)
 
 
+@pytest.fixture
+def nodes(api_client):
+    """make(labels, ready=False, internal_ip=None) creates a Node object (no kubelet behind it) and
+    returns its name; node_exists(name) tells whether it is still there. Deleted at the end."""
+    from kubernetes import client
+    core = client.CoreV1Api(api_client)
+    made = []
+
+    def make(labels, ready=False, internal_ip=None):
+        name = "test-node-%s" % os.urandom(3).hex()
+        core.create_node({"metadata": {"name": name, "labels": labels}})
+        if ready or internal_ip:
+            status = {"conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                      "reason": "KubeletReady", "message": "test"}]}
+            if internal_ip:
+                status["addresses"] = [{"type": "InternalIP", "address": internal_ip}]
+            core.patch_node_status(name, {"status": status})
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        try:
+            core.delete_node(name)
+        except client.ApiException as exc:
+            assert exc.status == 404
+
+
+@pytest.fixture
+def node_exists(api_client):
+    from kubernetes import client
+
+    def exists(name):
+        try:
+            client.CoreV1Api(api_client).read_node(name)
+            return True
+        except client.ApiException as exc:
+            assert exc.status == 404
+            return False
+    return exists
+
+
 class AnsibleResult:
     def __init__(self, proc):
         self.rc = proc.returncode

@@ -217,36 +217,14 @@ def test_clock_skew_is_refused(run_playbook, systemd_host, good_vars):
 
 
 # ---- the cluster side of the preflight: read once per play from the cloud host ----
-@pytest.fixture
-def made_nodes(api_client):
-    from kubernetes import client
-    core = client.CoreV1Api(api_client)
-    made = []
-
-    def make(labels, ready=False, internal_ip=None):
-        name = "preflight-%s" % os.urandom(3).hex()
-        core.create_node({"metadata": {"name": name, "labels": labels}})
-        if ready or internal_ip:
-            status = {"conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                                      "reason": "KubeletReady", "message": "test"}]}
-            if internal_ip:
-                status["addresses"] = [{"type": "InternalIP", "address": internal_ip}]
-            core.patch_node_status(name, {"status": status})
-        made.append(name)
-        return name
-    yield make
-    for name in made:
-        core.delete_node(name)
-
-
 def _labels(api_client, name):
     """The Node's labels (its resourceVersion moves with the node controller's own updates)."""
     from kubernetes import client
     return client.CoreV1Api(api_client).read_node(name).metadata.labels
 
 
-def test_node_name_of_a_cloud_node_is_refused(run_playbook, systemd_host, good_vars, made_nodes, api_client):
-    taken = made_nodes({"node-role.kubernetes.io/control-plane": ""})
+def test_node_name_of_a_cloud_node_is_refused(run_playbook, systemd_host, good_vars, nodes, api_client):
+    taken = nodes({"node-role.kubernetes.io/control-plane": ""})
     labels = _labels(api_client, taken)
     systemd_host.mark()
     res = run_role(run_playbook, systemd_host, dict(good_vars, edgenode_node_name=taken))
@@ -257,9 +235,9 @@ def test_node_name_of_a_cloud_node_is_refused(run_playbook, systemd_host, good_v
     assert _labels(api_client, taken) == labels
 
 
-def test_node_name_connected_from_another_machine_is_refused(run_playbook, systemd_host, good_vars, made_nodes,
+def test_node_name_connected_from_another_machine_is_refused(run_playbook, systemd_host, good_vars, nodes,
                                                              api_client):
-    taken = made_nodes({"node-role.kubernetes.io/edge": ""}, ready=True, internal_ip="192.0.2.99")
+    taken = nodes({"node-role.kubernetes.io/edge": ""}, ready=True, internal_ip="192.0.2.99")
     labels = _labels(api_client, taken)
     systemd_host.mark()
     res = run_role(run_playbook, systemd_host, dict(good_vars, edgenode_node_name=taken))

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client
 
 REPO = Path(__file__).resolve().parents[2]
 RESET = REPO / "playbooks" / "reset.yml"
@@ -72,33 +71,6 @@ def reset_run(tmp_path, kubeconfig):
                               env=env, check=False, timeout=600)
         return proc.returncode, proc.stdout
     return run
-
-
-@pytest.fixture
-def nodes(api_client):
-    core = client.CoreV1Api(api_client)
-    made = []
-
-    def make(labels):
-        name = "reset-guard-%s" % os.urandom(3).hex()
-        core.create_node({"metadata": {"name": name, "labels": labels}})
-        made.append(name)
-        return name
-    yield make
-    for name in made:
-        try:
-            core.delete_node(name)
-        except client.ApiException as exc:
-            assert exc.status == 404
-
-
-def _node_exists(api_client, name):
-    try:
-        client.CoreV1Api(api_client).read_node(name)
-        return True
-    except client.ApiException as exc:
-        assert exc.status == 404
-        return False
 
 
 def _edgecore_config(host, node_name):
@@ -172,7 +144,7 @@ def test_a_kubernetes_worker_with_a_containerd_workload_is_refused(systemd_host,
     host.sh("ctr -n k8s.io containers rm worker-pod worker-app site-tool; systemctl stop containerd")
 
 
-def test_kubeedge_files_nothing_proves_ours_are_refused(systemd_host, reset_run, api_client, nodes):
+def test_kubeedge_files_nothing_proves_ours_are_refused(systemd_host, reset_run, api_client, nodes, node_exists):
     host = systemd_host
     _clean(host)
     # edgecore.yaml names a Node the cluster does not have, and no edgenode leftovers are there.
@@ -192,10 +164,10 @@ def test_kubeedge_files_nothing_proves_ours_are_refused(systemd_host, reset_run,
     assert rc != 0, out[-3000:]
     assert "Node %s exists in the cluster but carries none of the labels" % other in out, out[-3000:]
     assert _snapshot(host) == before
-    assert _node_exists(api_client, other)
+    assert node_exists(other)
 
 
-def test_a_proven_edge_host_check_mode_lists_then_the_reset_removes(systemd_host, reset_run, api_client, nodes):
+def test_a_proven_edge_host_check_mode_lists_then_the_reset_removes(systemd_host, reset_run, api_client, nodes, node_exists):
     host = systemd_host
     _clean(host)
     node = nodes({"node-role.kubernetes.io/edge": ""})
@@ -211,13 +183,13 @@ def test_a_proven_edge_host_check_mode_lists_then_the_reset_removes(systemd_host
     assert "stop edgecore" in out
     assert "delete Node %s" % node in out
     assert _snapshot(host) == before, "check mode changed the host"
-    assert _node_exists(api_client, node)
+    assert node_exists(node)
     # the token in edgecore.yaml never reaches the output, not even in --check --diff
     assert "not-a-real-token" not in out
 
     rc, out = reset_run(host)
     assert rc == 0, out[-3000:]
-    assert not _node_exists(api_client, node)
+    assert not node_exists(node)
     left = host.sh("ls -d /etc/kubeedge /var/lib/edged /var/cache/edge-cluster-edgenode /usr/local/bin/keadm "
                    "/usr/local/bin/edgecore /etc/systemd/system/edgecore.service 2>/dev/null", check=False).stdout
     assert left == ""

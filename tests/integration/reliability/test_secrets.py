@@ -115,7 +115,7 @@ def test_verbose_join_leaks_no_secret(rel, edge_lab, host, api_client, tmp_path,
 
 
 def test_a_join_that_fails_after_writing_the_token_leaks_nothing(rel, edge_lab, edge_hosts, api_client, tmp_path,
-                                                                   secret_needles):
+                                                                 secret_needles):
     """keadm writes edgecore.yaml (with the token) and then fails to start edgecore (here: the
     `sudo systemctl ... edgecore` keadm starts it with fails; ansible's own sudo still works): at -vvv,
     neither the failure, the rescue nor the summary carries the token, and the file keadm left is
