@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The KubeSphere runbook's DaemonSet patch script ("Add edge nodes", step 6;
-# /work/shared/seeds/002_271195cf770edb08.txt), reproduced verbatim below this
+# The KubeSphere runbook's DaemonSet patch script (KubeSphere documentation,
+# "添加边缘节点" / "Add Edge Nodes", step 6, https://kubesphere.io/docs/),
+# reproduced verbatim below this
 # comment so tests/bench/bench_daemonset.py can time it against the module
 # edge.cluster.daemonset_edge_affinity. It uses whatever `kubectl` and
 # KUBECONFIG the caller puts in the environment (the benchmark: kubectl

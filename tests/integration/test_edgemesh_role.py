@@ -134,7 +134,9 @@ class Bed:
         return {
             "daemonsets": sorted((d.metadata.name, d.metadata.generation)
                                  for d in self.apps.list_namespaced_daemon_set(self.ns).items),
-            "configmaps": sorted(c.metadata.name for c in self.core.list_namespaced_config_map(self.ns).items),
+            # kube-root-ca.crt is kube-controller-manager's, published into a new namespace some time later
+            "configmaps": sorted(c.metadata.name for c in self.core.list_namespaced_config_map(self.ns).items
+                                 if c.metadata.name != "kube-root-ca.crt"),
             "secrets": sorted(s.metadata.name for s in self.core.list_namespaced_secret(self.ns).items
                               if s.type != "kubernetes.io/service-account-token"),
             "service_label": FILTER_LABEL in (svc.metadata.labels or {}),

@@ -95,7 +95,9 @@ class Bed:
 
     def snapshot(self):
         return {
-            "configmaps": sorted(c.metadata.name for c in self.core.list_namespaced_config_map(self.ns).items),
+            # kube-root-ca.crt is kube-controller-manager's, published into a new namespace some time later
+            "configmaps": sorted(c.metadata.name for c in self.core.list_namespaced_config_map(self.ns).items
+                                 if c.metadata.name != "kube-root-ca.crt"),
             "services": sorted(s.metadata.name for s in self.core.list_namespaced_service(self.ns).items),
             "taints": self.taints(),
             "daemonsets": sorted((d.metadata.name, d.metadata.generation)
