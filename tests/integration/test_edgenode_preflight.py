@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 PLAYBOOK = Path(__file__).parent / "playbooks" / "edgenode.yml"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_token(exp_offset=3600):
@@ -312,3 +314,23 @@ def test_a_second_run_on_the_host_stops_before_any_change(run_playbook, systemd_
         assert systemd_host.sh("test -e /run/edge-cluster/edgenode.lock", check=False).returncode != 0
     finally:
         systemd_host.sh("rm -f /run/edge-cluster/edgenode.lock")
+
+
+@pytest.mark.parametrize("address,host_port", [("2001:db8::10", "[2001:db8::10]:10000"),
+                                               ("192.0.2.10", "192.0.2.10:10000"),
+                                               ("cloud.example.org", "cloud.example.org:10000")])
+def test_cloudcore_address_in_host_port_and_urls(run_playbook, tmp_path, address, host_port):
+    """The role's own variables: an IPv6 CloudCore address is bracketed wherever host:port or a URL is built
+    (keadm's --cloudcore-ipport, edgeHub's websocket server and httpServer), as keadm and edgecore split it."""
+    roles = REPO / "roles" / "edgenode"
+    play = tmp_path / "render.yml"
+    play.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "vars_files": [str(roles / "defaults" / "main.yml"), str(roles / "vars" / "main.yml")],
+        "tasks": [{"ansible.builtin.assert": {"that": [
+            "edgenode_cloudcore_url_host ~ ':' ~ edgenode_cloudhub_port == expected",
+            "(edgenode_join_flag_table | first).value == expected",
+            "edgenode_join_flag_table[0].flag == '--cloudcore-ipport'",
+        ], "quiet": True}}]}]), encoding="utf-8")
+    res = run_playbook(play, extra_vars={"edgenode_cloudcore_address": address, "expected": host_port})
+    assert res.rc == 0, res
