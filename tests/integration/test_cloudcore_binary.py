@@ -270,4 +270,3 @@ def test_supplied_keys_never_reach_check_diff_or_verbose_output(run_playbook, pl
     # the cluster CA key from the controller went through stdin: no copy of it anywhere on the host
     ca_body = _key_needles(CLUSTER_PKI / "ca.key")[0]
     assert host.sh("grep -rlsF '%s' /etc /tmp /var/tmp /root 2>/dev/null || true" % ca_body).stdout.strip() == ""
-
