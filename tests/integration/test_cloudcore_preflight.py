@@ -2,6 +2,7 @@
 kube-apiserver: each case fails in preflight with a message that names the bad
 value and the fix, and leaves the host and the cluster as they were."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -154,5 +155,63 @@ def test_check_mode_predicts_changes_and_changes_nothing(run_playbook, playbook,
     assert res.rc == 0, "\n".join(line for line in res.stdout.splitlines() if "fatal" in line or "msg" in line)
     recap = [line for line in res.stdout.splitlines() if line.startswith(host.name) and "changed=" in line]
     assert recap and "changed=0" not in recap[-1], res
+    assert host.changed_since_marker() == []
+    assert cluster_state(api_client) == before
+
+
+def _tls_files(directory, address):
+    """A CA and a server certificate for the advertise address, as an operator supplies them."""
+    d = Path(directory)
+
+    def ssl_(*args):
+        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=supplied-ca",
+         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
+    ssl_("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=cloudcore", "-keyout", str(d / "server.key"),
+         "-out", str(d / "server.csr"))
+    (d / "san.cnf").write_text("subjectAltName=IP:%s,IP:127.0.0.1\n" % address, encoding="utf-8")
+    ssl_("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
+         "-CAcreateserial", "-days", "30", "-extfile", str(d / "san.cnf"), "-out", str(d / "server.crt"))
+    return dict(cloudcore_tls_ca_cert_src=str(d / "ca.crt"), cloudcore_tls_ca_key_src=str(d / "ca.key"),
+                cloudcore_tls_cert_src=str(d / "server.crt"), cloudcore_tls_key_src=str(d / "server.key"))
+
+
+def test_site_check_diff_with_supplied_keys_prints_no_secret(cloud_host, api_client, artifacts, tmp_path,
+                                                             secret_needles, kubeconfig):
+    """The whole job as an operator previews it: `playbooks/site.yml --check --diff -vvv` with the binary
+    method, supplied TLS files and the cluster CA from the controller prints no key, no token and no
+    kubeconfig credential, and changes neither the host nor the cluster."""
+    from kubernetes import client
+    host, ip = cloud_host
+    pki = Path(os.environ.get("EDGE_CLUSTER_RUN", "/var/cache/edge-cluster/run")) / "controlplane" / "pki"
+    tls = _tls_files(tmp_path, ip)
+    needles = secret_needles.kubeconfig_needles(kubeconfig)
+    for key in (tls["cloudcore_tls_ca_key_src"], tls["cloudcore_tls_key_src"], str(pki / "ca.key")):
+        body = "".join(line for line in Path(key).read_text(encoding="utf-8").splitlines()
+                       if not line.startswith("-----"))
+        needles += [body[40:104], body[-80:-16]]
+    try:
+        needles += secret_needles.token_needles(secret_needles.token_of(client.CoreV1Api(api_client)))
+    except client.ApiException as exc:
+        assert exc.status == 404  # no CloudCore made a token in this cluster yet
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"cloud": {"hosts": {host.name: {
+        "ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"}}}}}}),
+        encoding="utf-8")
+    extra = dict(BASE, cloudcore_method="binary", cloudcore_install_method="artifacts",
+                 cloudcore_artifacts_dir=str(artifacts), cloudcore_stream_ca_cert_src=str(pki / "ca.crt"),
+                 cloudcore_stream_ca_key_src=str(pki / "ca.key"), cloudcore_stream_ca_remote_src=False, **tls)
+    before = cluster_state(api_client)
+    host.mark()
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(REPO / "playbooks" / "site.yml"),
+                           "--check", "--diff", "-vvv", "-e", json.dumps(extra)], cwd=str(REPO), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, timeout=900)
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:]
+    assert "TASK [edge.cluster.cloudcore : Binary | Install the supplied CA and server keys]" in out
+    assert "+++ after" in out, "not a diff run"
+    assert "PRIVATE KEY" not in out
+    assert [n[:12] for n in needles if n in out] == []
     assert host.changed_since_marker() == []
     assert cluster_state(api_client) == before
