@@ -86,6 +86,40 @@ def node_exists(api_client):
     return exists
 
 
+def _supplied_tls(directory, address):
+    """A CA and a server certificate for ``address``, as an operator supplies them to the cloudcore
+    role (cloudcore_tls_*_src): the role variables pointing at the files."""
+    d = Path(directory)
+
+    def ssl_(*args):
+        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=supplied-ca",
+         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
+    ssl_("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=cloudcore", "-keyout", str(d / "server.key"),
+         "-out", str(d / "server.csr"))
+    (d / "san.cnf").write_text("subjectAltName=IP:%s,IP:127.0.0.1\n" % address, encoding="utf-8")
+    ssl_("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
+         "-CAcreateserial", "-days", "30", "-extfile", str(d / "san.cnf"), "-out", str(d / "server.crt"))
+    return dict(cloudcore_tls_ca_cert_src=str(d / "ca.crt"), cloudcore_tls_ca_key_src=str(d / "ca.key"),
+                cloudcore_tls_cert_src=str(d / "server.crt"), cloudcore_tls_key_src=str(d / "server.key"))
+
+
+def _key_material(*paths):
+    """Stretches of the base64 body of PEM key files: none may appear in any output."""
+    needles = []
+    for path in paths:
+        body = "".join(line for line in Path(path).read_text(encoding="utf-8").splitlines()
+                       if not line.startswith("-----"))
+        needles += [body[40:104], body[-80:-16]]
+    return needles
+
+
+@pytest.fixture(scope="session")
+def supplied_tls():
+    """make(directory, address) -> cloudcore_tls_*_src variables; key_material(*paths) -> needles."""
+    return types.SimpleNamespace(make=_supplied_tls, key_material=_key_material)
+
+
 class AnsibleResult:
     def __init__(self, proc):
         self.rc = proc.returncode

@@ -215,40 +215,15 @@ def test_other_version_refused_then_reinit(run_playbook, playbook, cloud_host, a
     assert again.rc == 0 and changed(again, host) == 0, again
 
 
-def _supplied_tls(directory, address):
-    """A CA and a server certificate for the advertise address, as an operator would supply them."""
-    def ssl_(*args):
-        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    d = Path(directory)
-    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=supplied-ca",
-         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
-    ssl_("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=cloudcore", "-keyout", str(d / "server.key"),
-         "-out", str(d / "server.csr"))
-    (d / "san.cnf").write_text("subjectAltName=IP:%s,IP:127.0.0.1\n" % address, encoding="utf-8")
-    ssl_("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
-         "-CAcreateserial", "-days", "30", "-extfile", str(d / "san.cnf"), "-out", str(d / "server.crt"))
-    return dict(cloudcore_tls_ca_cert_src=str(d / "ca.crt"), cloudcore_tls_ca_key_src=str(d / "ca.key"),
-                cloudcore_tls_cert_src=str(d / "server.crt"), cloudcore_tls_key_src=str(d / "server.key"))
-
-
-def _key_needles(*paths):
-    """The key material of PEM files: a stretch of the base64 body of each."""
-    needles = []
-    for path in paths:
-        body = "".join(line for line in Path(path).read_text(encoding="utf-8").splitlines()
-                       if not line.startswith("-----"))
-        needles += [body[40:104], body[-80:-16]]
-    return needles
-
-
 def test_supplied_keys_never_reach_check_diff_or_verbose_output(run_playbook, playbook, cloud_host, artifacts,
-                                                                tmp_path):
+                                                                tmp_path, supplied_tls):
     """--check --diff and a real --diff -vvv run with supplied TLS files and the cluster CA from the
     controller print no PRIVATE KEY and no key material; the keys land owner-only."""
     host = cloud_host
     address = host.sh("hostname -I").stdout.split()[0]
-    tls = _supplied_tls(tmp_path, address)
-    needles = _key_needles(tls["cloudcore_tls_ca_key_src"], tls["cloudcore_tls_key_src"], CLUSTER_PKI / "ca.key")
+    tls = supplied_tls.make(tmp_path, address)
+    needles = supplied_tls.key_material(tls["cloudcore_tls_ca_key_src"], tls["cloudcore_tls_key_src"],
+                                        CLUSTER_PKI / "ca.key")
     host.mark()
     # the previous test left CloudCore v1.17.5
     extra = dict(tls, cloudcore_reinit=True)
@@ -268,5 +243,5 @@ def test_supplied_keys_never_reach_check_diff_or_verbose_output(run_playbook, pl
     for path in ("/etc/kubeedge/ca/rootCA.key", "/etc/kubeedge/certs/server.key", "/etc/kubeedge/certs/stream.key"):
         assert host.sh("stat -c %%a %s" % path).stdout.strip() == "600", path
     # the cluster CA key from the controller went through stdin: no copy of it anywhere on the host
-    ca_body = _key_needles(CLUSTER_PKI / "ca.key")[0]
+    ca_body = supplied_tls.key_material(CLUSTER_PKI / "ca.key")[0]
     assert host.sh("grep -rlsF '%s' /etc /tmp /var/tmp /root 2>/dev/null || true" % ca_body).stdout.strip() == ""

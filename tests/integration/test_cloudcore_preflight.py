@@ -159,37 +159,17 @@ def test_check_mode_predicts_changes_and_changes_nothing(run_playbook, playbook,
     assert cluster_state(api_client) == before
 
 
-def _tls_files(directory, address):
-    """A CA and a server certificate for the advertise address, as an operator supplies them."""
-    d = Path(directory)
-
-    def ssl_(*args):
-        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=supplied-ca",
-         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
-    ssl_("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=cloudcore", "-keyout", str(d / "server.key"),
-         "-out", str(d / "server.csr"))
-    (d / "san.cnf").write_text("subjectAltName=IP:%s,IP:127.0.0.1\n" % address, encoding="utf-8")
-    ssl_("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
-         "-CAcreateserial", "-days", "30", "-extfile", str(d / "san.cnf"), "-out", str(d / "server.crt"))
-    return dict(cloudcore_tls_ca_cert_src=str(d / "ca.crt"), cloudcore_tls_ca_key_src=str(d / "ca.key"),
-                cloudcore_tls_cert_src=str(d / "server.crt"), cloudcore_tls_key_src=str(d / "server.key"))
-
-
 def test_site_check_diff_with_supplied_keys_prints_no_secret(cloud_host, api_client, artifacts, tmp_path,
-                                                             secret_needles, kubeconfig):
+                                                             secret_needles, kubeconfig, supplied_tls):
     """The whole job as an operator previews it: `playbooks/site.yml --check --diff -vvv` with the binary
     method, supplied TLS files and the cluster CA from the controller prints no key, no token and no
     kubeconfig credential, and changes neither the host nor the cluster."""
     from kubernetes import client
     host, ip = cloud_host
     pki = Path(os.environ.get("EDGE_CLUSTER_RUN", "/var/cache/edge-cluster/run")) / "controlplane" / "pki"
-    tls = _tls_files(tmp_path, ip)
+    tls = supplied_tls.make(tmp_path, ip)
     needles = secret_needles.kubeconfig_needles(kubeconfig)
-    for key in (tls["cloudcore_tls_ca_key_src"], tls["cloudcore_tls_key_src"], str(pki / "ca.key")):
-        body = "".join(line for line in Path(key).read_text(encoding="utf-8").splitlines()
-                       if not line.startswith("-----"))
-        needles += [body[40:104], body[-80:-16]]
+    needles += supplied_tls.key_material(tls["cloudcore_tls_ca_key_src"], tls["cloudcore_tls_key_src"], pki / "ca.key")
     try:
         needles += secret_needles.token_needles(secret_needles.token_of(client.CoreV1Api(api_client)))
     except client.ApiException as exc:
