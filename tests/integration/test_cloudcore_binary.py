@@ -245,3 +245,23 @@ def test_supplied_keys_never_reach_check_diff_or_verbose_output(run_playbook, pl
     # the cluster CA key from the controller went through stdin: no copy of it anywhere on the host
     ca_body = supplied_tls.key_material(CLUSTER_PKI / "ca.key")[0]
     assert host.sh("grep -rlsF '%s' /etc /tmp /var/tmp /root 2>/dev/null || true" % ca_body).stdout.strip() == ""
+
+
+def test_a_crd_another_install_owns_gets_no_label_of_ours(run_playbook, playbook, cloud_host, artifacts, api_client):
+    """A KubeEdge CRD in the cluster without our label (keadm init's chart, another install) is updated,
+    never labelled app.kubernetes.io/managed-by=edge.cluster: the reset role, which deletes CRDs by that
+    label, leaves it; the CRDs the role created keep the label."""
+    from kubernetes import client
+    ext = client.ApiextensionsV1Api(api_client)
+    foreign, ours = "rules.rules.kubeedge.io", "objectsyncs.reliablesyncs.kubeedge.io"
+    label = "app.kubernetes.io/managed-by"
+    ext.patch_custom_resource_definition(foreign, {"metadata": {"labels": {label: None}}})
+    try:
+        res = converge(run_playbook, playbook, cloud_host, artifacts, version="v1.17.5", cloudcore_reinit=True)
+        assert res.rc == 0, failures(res)
+        assert label not in (ext.read_custom_resource_definition(foreign).metadata.labels or {})
+        assert (ext.read_custom_resource_definition(ours).metadata.labels or {}).get(label) == "edge.cluster"
+        again = converge(run_playbook, playbook, cloud_host, artifacts, version="v1.17.5", cloudcore_reinit=True)
+        assert again.rc == 0 and changed(again, cloud_host) == 0, failures(again)
+    finally:
+        ext.patch_custom_resource_definition(foreign, {"metadata": {"labels": {label: "edge.cluster"}}})
