@@ -54,6 +54,28 @@ def non_edge_nodes(nodes):
     return names
 
 
+def cloud_host(groups, explicit=''):
+    """The inventory host that reads and writes the cluster; see plugins/filter/cloud_host.yml."""
+    if explicit:
+        return str(explicit)
+    cloud = (groups or {}).get('cloud') or []
+    return str(cloud[0]) if cloud else 'localhost'
+
+
+def join_summary(hosts, hostvars, ok_key='edgenode_joined_ok', why_key='edge_cluster_failure'):
+    """Which targeted hosts joined and why the others did not; see plugins/filter/join_summary.yml."""
+    joined, failed, why = [], [], {}
+    for host in hosts or []:
+        hvars = hostvars.get(host) if hasattr(hostvars, 'get') else None
+        hvars = hvars or {}
+        if hvars.get(ok_key):
+            joined.append(host)
+            continue
+        failed.append(host)
+        why[host] = rd.mask(to_native(hvars.get(why_key) or 'unreachable, or stopped before the edgenode role ran'))
+    return {'joined': joined, 'failed': failed, 'why': why}
+
+
 def redact(text, extra=None):
     """``text`` with keys, tokens and credentials masked; see plugins/filter/redact.yml."""
     return rd.mask(text, extra=list(extra or []))
@@ -67,4 +89,6 @@ class FilterModule(object):
             'superedge_edge_label': superedge_edge_label,
             'non_edge_nodes': non_edge_nodes,
             'redact': redact,
+            'cloud_host': cloud_host,
+            'join_summary': join_summary,
         }

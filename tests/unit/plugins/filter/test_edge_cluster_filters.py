@@ -10,7 +10,7 @@ from ansible_collections.edge.cluster.plugins.module_utils import superedge as s
 
 def test_filters_are_registered():
     assert set(f.FilterModule().filters()) == {"reset_plan", "active_firewall", "superedge_edge_label",
-                                               "non_edge_nodes", "redact"}
+                                               "non_edge_nodes", "redact", "cloud_host", "join_summary"}
 
 
 @pytest.mark.parametrize("version,label", [
@@ -75,3 +75,35 @@ def test_reset_plan_filter_adds_the_summary_and_every_superedge_label():
 def test_reset_plan_filter_needs_the_module_result():
     with pytest.raises(AnsibleFilterError, match="kubeedge_edge_info"):
         f.reset_plan("not a dict")
+
+
+@pytest.mark.parametrize("groups,explicit,expected", [
+    ({"cloud": ["c1", "c2"], "edge": ["e1"]}, "", "c1"),
+    ({"cloud": ["c1"]}, "other", "other"),
+    ({"cloud": [], "edge": ["e1"]}, "", "localhost"),
+    ({"edge": ["e1"]}, "", "localhost"),
+    ({}, None, "localhost"),
+    (None, "", "localhost"),
+])
+def test_cloud_host(groups, explicit, expected):
+    assert f.cloud_host(groups, explicit) == expected
+
+
+def test_join_summary_splits_and_explains():
+    hostvars = {
+        "e1": {"edgenode_joined_ok": True},
+        "e2": {"edge_cluster_failure": "Join | keadm join: token 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2ln rejected"},
+        "e3": {},
+    }
+    got = f.join_summary(["e1", "e2", "e3"], hostvars)
+    assert got["joined"] == ["e1"]
+    assert got["failed"] == ["e2", "e3"]
+    assert "eyJleHAiOjF9" not in got["why"]["e2"] and "rejected" in got["why"]["e2"]
+    assert "unreachable" in got["why"]["e3"]
+    assert "e1" not in got["why"]
+
+
+def test_join_summary_of_no_hosts_and_other_keys():
+    assert f.join_summary([], {}) == {"joined": [], "failed": [], "why": {}}
+    got = f.join_summary(["a"], {"a": {"done": 1}}, ok_key="done")
+    assert got["joined"] == ["a"] and got["failed"] == []
