@@ -76,6 +76,15 @@ def join_summary(hosts, hostvars, ok_key='edgenode_joined_ok', why_key='edge_clu
     return {'joined': joined, 'failed': failed, 'why': why}
 
 
+def survey_or(answer, inventory_value):
+    """A survey answer, or the inventory's value when the answer is blank; see plugins/filter/survey_or.yml."""
+    if answer is None:
+        return inventory_value
+    if isinstance(answer, str) and answer.strip().lower() in ('', 'inventory'):
+        return inventory_value
+    return answer
+
+
 def redact(text, extra=None):
     """``text`` with keys, tokens and credentials masked; see plugins/filter/redact.yml."""
     return rd.mask(text, extra=list(extra or []))
@@ -91,4 +100,5 @@ class FilterModule(object):
             'redact': redact,
             'cloud_host': cloud_host,
             'join_summary': join_summary,
+            'survey_or': survey_or,
         }

@@ -3,6 +3,7 @@ with ansible-builder, every job template points at a playbook of ours, and every
 survey question is valid for AWX and sets a variable the collection reads."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -57,8 +58,36 @@ def test_survey_questions_are_valid_and_used(survey):
         assert q["variable"] in known or q["variable"] in plays, "%s is read by nothing" % q["variable"]
         if q["type"] == "multiplechoice":
             assert q["default"] in q["choices"]
-        if q["type"] == "integer":
+        if q["type"] == "integer" and "default" in q:
             assert q["min"] <= q["default"] <= q["max"]
+
+
+# Per-job decisions a survey asks for on purpose: the version an upgrade job goes
+# to, and whether a reset job also uninstalls CloudCore.
+SURVEY_OVERRIDES = {("upgrade.json", "edgenode_kubeedge_version"), ("reset.json", "reset_cloudcore_uninstall")}
+
+
+def inventory_variables():
+    names = set()
+    for path in (REPO / "inventories" / "example").rglob("*.yml"):
+        text = path.read_text(encoding="utf-8")
+        names.update(m.group(1) for m in re.finditer(r"^#? ?([a-z][a-z0-9_]+):", text, re.M))
+    return names
+
+
+@pytest.mark.parametrize("survey", sorted(p.name for p in (AWX / "surveys").glob("*.json")))
+def test_survey_answers_never_shadow_the_inventory(survey):
+    """A survey answer is an extra variable, which beats every inventory value: surveys set
+    edge_cluster_survey_* (read through the survey_or filter) or a per-job decision, never a
+    site setting the inventory or a role owns."""
+    spec = json.loads((AWX / "surveys" / survey).read_text(encoding="utf-8"))
+    site_settings = role_variables() | inventory_variables()
+    for q in spec["spec"]:
+        if (survey, q["variable"]) in SURVEY_OVERRIDES:
+            continue
+        assert q["variable"] not in site_settings, "%s: %s would override the inventory" % (survey, q["variable"])
+        if q["variable"].startswith("edge_cluster_survey_"):
+            assert "survey_or" in playbook_text().split(q["variable"], 1)[1][:80], q["variable"]
 
 
 def test_configure_playbook_syntax():

@@ -10,7 +10,7 @@ from ansible_collections.edge.cluster.plugins.module_utils import superedge as s
 
 def test_filters_are_registered():
     assert set(f.FilterModule().filters()) == {"reset_plan", "active_firewall", "superedge_edge_label",
-                                               "non_edge_nodes", "redact", "cloud_host", "join_summary"}
+                                               "non_edge_nodes", "redact", "cloud_host", "join_summary", "survey_or"}
 
 
 @pytest.mark.parametrize("version,label", [
@@ -107,3 +107,11 @@ def test_join_summary_of_no_hosts_and_other_keys():
     assert f.join_summary([], {}) == {"joined": [], "failed": [], "why": {}}
     got = f.join_summary(["a"], {"a": {"done": 1}}, ok_key="done")
     assert got["joined"] == ["a"] and got["failed"] == []
+
+
+@pytest.mark.parametrize("answer,inventory,expected", [
+    (None, 7, 7), ("", 7, 7), ("  ", 7, 7), ("inventory", True, True), ("Inventory", False, False),
+    ("true", False, "true"), ("false", True, "false"), (20, 50, 20), (0, 50, 0),
+])
+def test_survey_or(answer, inventory, expected):
+    assert f.survey_or(answer, inventory) == expected
