@@ -105,7 +105,8 @@ def section_daemonset(b):
         % (p["daemonsets"], p["nodes"], p["pods"]),
         "per run. Module: `ansible localhost -m edge.cluster.daemonset_edge_affinity -a '{discover: true,",
         "namespace: <ns>}'` (the wall time includes starting Ansible). Script: `tests/bench/kubesphere_patch.sh`,",
-        "the runbook's script verbatim, run once with the edge Nodes' common name prefix as its argument",
+        "this project's re-implementation of the runbook's per-pod method (`kubectl describe` per pod,",
+        "merge patch, `sleep 1`), run once with the edge Nodes' common name prefix as its argument",
         "(`%s`; the runbook runs it per node name, which only adds listings), kubectl %s with a warm"
         % (p.get("script_pattern"), p.get("kubectl")),
         "discovery cache.",

@@ -33,6 +33,7 @@ debian_mirror() {
   # The mirror this machine's apt uses for Debian itself.
   local m
   m=$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-      | grep -E 'debian/?$|debian/? ' | grep -v security | head -n1 | awk '{print $2}')
-  echo "${m:-http://deb.debian.org/debian}"
+      | grep -E 'debian/?$|debian/? ' | grep -v security | head -n1 | awk '{print $2}' || true)
+  [ -n "$m" ] || die "no Debian mirror in this machine's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/): the test bed builds its hosts from the mirror apt already uses; add one there"
+  echo "$m"
 }
