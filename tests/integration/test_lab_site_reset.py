@@ -1,7 +1,10 @@
-"""The local lab end to end (`make lab`): site.yml brings up CloudCore and three
+"""The local lab end to end (`make lab`), reached over SSH as the unprivileged
+user "ops" with sudo, as a real fleet: site.yml brings up CloudCore and three
 edge nodes (at -vvv, printing no token or kubeconfig credential), a second run
-changes nothing, reset.yml removes one edge node
-without residue, and site.yml again re-joins it while the others stay untouched.
+changes nothing, reset.yml removes one edge node without residue; then the
+operator's "add nodes later" path: edge.yml --limit <that node> with CloudCore
+stopped fails loudly and changes nothing, and with CloudCore back joins it
+while the others are not restarted; a last site.yml changes nothing.
 
 Uses the lab's fixed container names (inventories/lab) and removes the lab at
 the end (`lab.sh down`)."""
@@ -54,11 +57,35 @@ def lab(kubeconfig):
     assert rc == 0, out[-3000:]
 
 
+def edgecore_started(host):
+    return docker_sh(host, "systemctl show -p ActiveEnterTimestampMonotonic -p MainPID edgecore").stdout
+
+
+def cloudcore_down(down):
+    """Stop CloudCore on lab-cloud (down=True) or start it again. The real binaries run it as
+    cloudcore.service; the doubles' keadm "pod" is a transient unit, gone once stopped, so its
+    unit file is kept as a runtime unit to start it the same way again."""
+    if docker_sh("lab-cloud", "systemctl cat cloudcore >/dev/null 2>&1 && echo unit").stdout.strip() == "unit":
+        script = "systemctl %s cloudcore" % ("stop" if down else "start")
+    elif down:
+        script = ("systemctl cat cloudcore-keadm > /run/cloudcore-keadm.unit && systemctl stop cloudcore-keadm && "
+                  "cp /run/cloudcore-keadm.unit /run/systemd/system/cloudcore-keadm.service && systemctl daemon-reload")
+    else:
+        script = "systemctl start cloudcore-keadm"
+    res = docker_sh("lab-cloud", script)
+    assert res.returncode == 0, res.stdout
+
+
 def test_site_reset_site(lab, api_client, secret_needles):
-    # 1. make lab: site.yml from nothing, at -vvv.
+    # 1. make lab: site.yml from nothing, at -vvv, over SSH.
     rc, out = run([str(LAB), "up", "-vvv"])
     assert rc == 0, out[-6000:]
-    assert "NOTICE:" in out  # it says where the KubeEdge binaries came from
+    # It says where the KubeEdge binaries came from; this run records which.
+    expected = "from KUBEEDGE_ARTIFACTS_DIR" if os.environ.get("KUBEEDGE_ARTIFACTS_DIR") else "KubeEdge TEST DOUBLES"
+    assert expected in out, out[:3000]
+    print("lab ran with: %s" % [ln for ln in out.splitlines() if "NOTICE:" in ln])
+    assert "ESTABLISH SSH CONNECTION FOR USER: ops" in out
+    assert "ESTABLISH DOCKER CONNECTION" not in out.split("playbooks/site.yml", 1)[1]
     nodes = ready_nodes(api_client)
     assert all(nodes.get(e) for e in EDGES), {e: nodes.get(e) for e in EDGES}
     assert (REPO / ".lab" / "kubeconfig").stat().st_mode & 0o077 == 0
@@ -90,10 +117,33 @@ def test_site_reset_site(lab, api_client, secret_needles):
     nodes = ready_nodes(api_client)
     assert nodes.get("lab-edge-2") and nodes.get("lab-edge-3")
 
-    # 4. site.yml again re-joins it; the rest reports no change.
+    # 4. Add it back later with edge.yml --limit, the cloud host outside the limit.
+    limit = ["ansible-playbook", "-i", "inventories/lab", "-e", "@.lab/lab-vars.yml", "playbooks/edge.yml",
+             "--limit", "lab-edge-1"]
+    others = {h: edgecore_started(h) for h in ("lab-edge-2", "lab-edge-3")}
+    #    CloudCore stopped: non-zero, the message names the cloud host, nothing changed, no Node.
+    cloudcore_down(True)
+    try:
+        rc, out = run(limit)
+    finally:
+        cloudcore_down(False)
+    assert rc != 0, out[-6000:]
+    assert "CloudCore (cloud host lab-cloud) is not reachable from lab-edge-1" in out, out[-6000:]
+    assert "Edge nodes that did not join: lab-edge-1." in out
+    assert recap(out)["lab-edge-1"][1] == 0, out[-6000:]
+    assert "lab-edge-1" not in ready_nodes(api_client)
+    #    CloudCore back: it joins; the other nodes' edgecore was not restarted.
+    docker_sh("lab-cloud", "for i in $(seq 60); do bash -c 'exec 3<>/dev/tcp/172.29.213.10/10000' 2>/dev/null && break; "
+                           "sleep 1; done")
+    rc, out = run(limit)
+    assert rc == 0, out[-6000:]
+    assert set(recap(out)) == {"lab-edge-1"}, out[-3000:]
+    assert ready_nodes(api_client).get("lab-edge-1")
+    assert {h: edgecore_started(h) for h in others} == others
+
+    # 5. The whole site again: nothing left to change anywhere.
     rc, out = run([str(LAB), "up"])
     assert rc == 0, out[-6000:]
-    third = recap(out)
-    assert third["lab-edge-1"][1] > 0
-    assert {h: r[1] for h, r in third.items() if r[1] and h != "lab-edge-1"} == {}, out[-6000:]
-    assert ready_nodes(api_client).get("lab-edge-1")
+    last = recap(out)
+    assert {h: r[1] for h, r in last.items() if r[1]} == {}, out[-6000:]
+    assert all(ready_nodes(api_client).get(e) for e in EDGES)

@@ -14,9 +14,13 @@ LAB="${REPO_ROOT}/.lab"
 INV="${REPO_ROOT}/inventories/lab"
 VERSION=$(awk '/^lab_kubeedge_version:/ {print $2}' "${INV}/group_vars/all.yml")
 RELEASES="${KUBEEDGE_RELEASE_URL:-}"
-lab_hosts() { python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1]))
-for g in d["all"]["children"].values():
-    print("\n".join(g["hosts"]))' "${INV}/hosts.yml"; }
+lab_hosts() { python3 -c 'import sys, yaml
+def walk(group):
+    for name in (group.get("hosts") or {}):
+        print(name)
+    for child in (group.get("children") or {}).values():
+        walk(child or {})
+walk(yaml.safe_load(open(sys.argv[1]))["all"])' "${INV}/hosts.yml"; }
 
 artifacts() {
   # Fill .lab/artifacts/<version> and write .lab/lab-vars.yml.
@@ -87,9 +91,14 @@ up() {
   install -m 0600 "$KUBECONFIG" "${LAB}/kubeconfig"
   artifacts
   log "starting the lab hosts: $(lab_hosts | tr '\n' ' ')"
-  ansible-playbook -i "$INV" -e "@${LAB}/lab-vars.yml" tests/testbed/lab-hosts.yml >"${LAB}/lab-hosts.log" \
+  # The operator's SSH key; host keys are learnt again for the hosts of this run.
+  command -v ssh-keygen >/dev/null 2>&1 && command -v ssh >/dev/null 2>&1 || apt_install openssh-client
+  mkdir -p "${LAB}/ssh"; chmod 700 "${LAB}/ssh"
+  [ -f "${LAB}/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C edge-lab-ops -f "${LAB}/ssh/id_ed25519"
+  rm -f "${LAB}/ssh/known_hosts"
+  ansible-playbook -i "$INV" -e "@${LAB}/lab-vars.yml" -e lab_connection=docker tests/testbed/lab-hosts.yml >"${LAB}/lab-hosts.log" \
     || { tail -n 40 "${LAB}/lab-hosts.log" >&2; die "could not start the lab hosts (log: .lab/lab-hosts.log)"; }
-  log "ansible-playbook -i inventories/lab playbooks/site.yml"
+  log "ansible-playbook -i inventories/lab playbooks/site.yml (SSH as ops, become)"
   ansible-playbook -i "$INV" -e "@${LAB}/lab-vars.yml" playbooks/site.yml "$@"
   log "the lab cluster (KUBECONFIG=.lab/kubeconfig):"
   nodes
@@ -111,55 +120,8 @@ down() {
   [ -f "$kc" ] || kc="${EDGE_RUN}/controlplane/admin.kubeconfig"
   if [ -f "$kc" ] && "${REPO_ROOT}/tests/testbed/controlplane.sh" status; then
     # shellcheck disable=SC2046  # one argument per host name
-    python3 - "$kc" $(lab_hosts) <<'PY' || log "WARNING: could not remove the lab's Nodes and CloudCore release (see above)"
-import sys
-from kubernetes import client, config
-config.load_kube_config(config_file=sys.argv[1])
-api = client.CoreV1Api()
-for name in sys.argv[2:]:
-    try:
-        api.delete_node(name)
-        print("deleted Node %s" % name)
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise
-# The Helm release keadm init installed for lab-cloud's CloudCore (what `helm
-# uninstall cloudcore` removes): without it the next lab would find a CloudCore
-# Deployment whose host is gone. The namespace and its Secrets (token, CA) stay:
-# the test bed's other users share them.
-from kubernetes.client import AppsV1Api, RbacAuthorizationV1Api
-apps, rbac = AppsV1Api(api.api_client), RbacAuthorizationV1Api(api.api_client)
-ns = "kubeedge"
-
-
-def ours(obj):
-    meta = obj.metadata
-    return ((meta.annotations or {}).get("meta.helm.sh/release-name") == "cloudcore"
-            or ((meta.labels or {}).get("owner") == "helm" and (meta.labels or {}).get("name") == "cloudcore"))
-
-
-# Deletes do not parse the answer (_preload_content=False): the client cannot read
-# the Status that kube-apiserver v1.20 returns for a deleted Service.
-kinds = [
-    (lambda: apps.list_namespaced_deployment(ns).items, apps.delete_namespaced_deployment),
-    (lambda: api.list_namespaced_service(ns).items, api.delete_namespaced_service),
-    (lambda: api.list_namespaced_config_map(ns).items, api.delete_namespaced_config_map),
-    (lambda: api.list_namespaced_service_account(ns).items, api.delete_namespaced_service_account),
-    (lambda: api.list_namespaced_secret(ns).items, api.delete_namespaced_secret),
-    (lambda: rbac.list_cluster_role_binding().items, rbac.delete_cluster_role_binding),
-    (lambda: rbac.list_cluster_role().items, rbac.delete_cluster_role),
-]
-for list_, delete in kinds:
-    for obj in list_():
-        if ours(obj):
-            try:
-                args = (obj.metadata.name, ns) if obj.metadata.namespace else (obj.metadata.name,)
-                delete(*args, _preload_content=False)
-                print("deleted %s %s" % (obj.kind or type(obj).__name__, obj.metadata.name))
-            except client.ApiException as exc:
-                if exc.status != 404:
-                    raise
-PY
+    python3 "${REPO_ROOT}/tests/testbed/remove-cloudcore-release.py" "$kc" $(lab_hosts) \
+      || log "WARNING: could not remove the lab's Nodes and CloudCore release (see above)"
   fi
   for h in $(lab_hosts); do
     if docker rm -f -v "$h" >/dev/null 2>&1; then log "removed ${h}"; fi

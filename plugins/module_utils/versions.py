@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, edge.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Version ranges of the roles' tables: an entry with ``since`` and/or ``until``
+applies to the versions in [since, until)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+_VERSION = re.compile(r'^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+].*)?$')
+
+
+def parse(version):
+    """``'v1.13.1'`` -> ``(1, 13, 1)``; a missing minor or patch counts as 0. ValueError otherwise."""
+    match = _VERSION.match(str(version or '').strip())
+    if not match:
+        raise ValueError('%r is not a version (expected vX.Y.Z)' % (version,))
+    return tuple(int(part or 0) for part in match.groups())
+
+
+def in_range(version, since=None, until=None):
+    """True when ``since <= version < until`` (either bound may be absent)."""
+    current = parse(version)
+    if since not in (None, '') and current < parse(since):
+        return False
+    if until not in (None, '') and current >= parse(until):
+        return False
+    return True
+
+
+def select(entries, version):
+    """The entries (dicts with optional ``since``/``until``) whose range holds ``version``, in order."""
+    return [entry for entry in entries or [] if in_range(version, entry.get('since'), entry.get('until'))]
+
+
+def flags(table, version):
+    """``--flag=value`` for each entry of ``table`` (``flag``, ``value``, optional ``since``/``until``)
+    whose range holds ``version`` and whose value is not empty."""
+    argv = []
+    for entry in select(table, version):
+        value = entry.get('value')
+        if value is None or str(value) == '':
+            continue
+        argv.append('%s=%s' % (entry['flag'], value))
+    return argv
