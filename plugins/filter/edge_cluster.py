@@ -10,10 +10,13 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.edge.cluster.plugins.module_utils import edge_host as eh
 from ansible_collections.edge.cluster.plugins.module_utils import firewall as fw
+from ansible_collections.edge.cluster.plugins.module_utils import ports as pt
 from ansible_collections.edge.cluster.plugins.module_utils import redact as rd
 from ansible_collections.edge.cluster.plugins.module_utils import reset_plan as rp
 from ansible_collections.edge.cluster.plugins.module_utils import superedge as se
+from ansible_collections.edge.cluster.plugins.module_utils import versions as vs
 
 
 def reset_plan(info, node=None, node_error='', node_pod_uids=None, options=None, host=''):
@@ -85,6 +88,35 @@ def survey_or(answer, inventory_value):
     return answer
 
 
+def version_select(entries, version):
+    """Entries whose [since, until) holds the version; see plugins/filter/version_select.yml."""
+    try:
+        return vs.select(entries, version)
+    except ValueError as exc:
+        raise AnsibleFilterError('version_select: %s' % to_native(exc))
+
+
+def version_flags(table, version):
+    """``--flag=value`` of a version table; see plugins/filter/version_flags.yml."""
+    try:
+        return vs.flags(table, version)
+    except (ValueError, KeyError) as exc:
+        raise AnsibleFilterError('version_flags: %s' % to_native(exc))
+
+
+def systemctl_show(text, names):
+    """Units' states from one ``systemctl show`` call; see plugins/filter/systemctl_show.yml."""
+    try:
+        return eh.parse_systemctl_show(text or '', list(names or []))
+    except ValueError as exc:
+        raise AnsibleFilterError('systemctl_show: %s' % to_native(exc))
+
+
+def ports_held_by_others(text, ports, own_pids=None, own_process=''):
+    """Ports another program listens on, from ``ss -Htlnp``; see plugins/filter/ports_held_by_others.yml."""
+    return pt.held_by_others(text, ports, own_pids=own_pids, own_process=own_process)
+
+
 def redact(text, extra=None):
     """``text`` with keys, tokens and credentials masked; see plugins/filter/redact.yml."""
     return rd.mask(text, extra=list(extra or []))
@@ -101,4 +133,8 @@ class FilterModule(object):
             'cloud_host': cloud_host,
             'join_summary': join_summary,
             'survey_or': survey_or,
+            'version_select': version_select,
+            'version_flags': version_flags,
+            'systemctl_show': systemctl_show,
+            'ports_held_by_others': ports_held_by_others,
         }

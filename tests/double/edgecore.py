@@ -419,6 +419,10 @@ def main(argv):
         i += 1
         name, eq, val = a.partition("=")
         if name == "--version":
+            # The real 1.13.1 edgecore accepts --version (hidden), prints nothing and goes
+            # on to run (tests/double/reference/v1.13.1.json); later versions are not recorded.
+            if VERSION.startswith("v1.13."):
+                continue
             print("KubeEdge %s" % VERSION)
             return 0
         if name in ("--minconfig", "--defaultconfig"):

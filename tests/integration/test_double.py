@@ -303,7 +303,9 @@ def test_edgecore_bad_config_exits_non_zero(tmp_path_factory, tmp_path):
     bad.write_text("kind: EdgeCore\nmodules:\n  edgeHub:\n    websocket:\n      server: nope\n")
     r = run([sys.executable, edgecore, "--config", bad])
     assert r.returncode == 1 and "modules.edgeHub.websocket.server: Invalid value" in r.stderr
-    assert run([sys.executable, edgecore, "--version"]).stdout == "KubeEdge v1.13.1\n"
+    # Like the real 1.13.1: --version is accepted, prints nothing, and edgecore runs (here: no config).
+    r = run([sys.executable, edgecore, "--version", "--config", tmp_path / "missing.yaml"])
+    assert r.returncode == 1 and r.stdout == "" and "config file %s not exist" % (tmp_path / "missing.yaml") in r.stderr
 
 
 # --------------------------------------------------------------------------

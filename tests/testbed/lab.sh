@@ -92,7 +92,9 @@ up() {
   artifacts
   log "starting the lab hosts: $(lab_hosts | tr '\n' ' ')"
   # The operator's SSH key; host keys are learnt again for the hosts of this run.
-  command -v ssh-keygen >/dev/null 2>&1 && command -v ssh >/dev/null 2>&1 || apt_install openssh-client
+  if ! command -v ssh-keygen >/dev/null 2>&1 || ! command -v ssh >/dev/null 2>&1; then
+    apt_install openssh-client
+  fi
   mkdir -p "${LAB}/ssh"; chmod 700 "${LAB}/ssh"
   [ -f "${LAB}/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C edge-lab-ops -f "${LAB}/ssh/id_ed25519"
   rm -f "${LAB}/ssh/known_hosts"

@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""remove-cloudcore-release.py KUBECONFIG [NODE...]: delete the named Nodes and
+"""python3 remove-cloudcore-release.py KUBECONFIG [NODE...]: delete the named Nodes and
 the objects of the CloudCore Helm release `keadm init` installed (what `helm
 uninstall cloudcore` removes) from the shared test cluster. The namespace and
 its Secrets (token, CA) stay: the test bed's other users share them. Used by

@@ -10,7 +10,9 @@ from ansible_collections.edge.cluster.plugins.module_utils import superedge as s
 
 def test_filters_are_registered():
     assert set(f.FilterModule().filters()) == {"reset_plan", "active_firewall", "superedge_edge_label",
-                                               "non_edge_nodes", "redact", "cloud_host", "join_summary", "survey_or"}
+                                               "non_edge_nodes", "redact", "cloud_host", "join_summary", "survey_or",
+                                               "version_select", "version_flags", "systemctl_show",
+                                               "ports_held_by_others"}
 
 
 @pytest.mark.parametrize("version,label", [
@@ -92,7 +94,8 @@ def test_cloud_host(groups, explicit, expected):
 def test_join_summary_splits_and_explains():
     hostvars = {
         "e1": {"edgenode_joined_ok": True},
-        "e2": {"edge_cluster_failure": "Join | keadm join: token 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2ln rejected"},
+        "e2": {"edge_cluster_failure": "Join | keadm join: token " + "0123456789abcdef" * 4
+               + ".eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2ln rejected"},
         "e3": {},
     }
     got = f.join_summary(["e1", "e2", "e3"], hostvars)
@@ -115,3 +118,22 @@ def test_join_summary_of_no_hosts_and_other_keys():
 ])
 def test_survey_or(answer, inventory, expected):
     assert f.survey_or(answer, inventory) == expected
+
+
+def test_version_filters_wrap_errors():
+    assert f.version_select([{"since": "v1.14.0", "x": 1}, {"x": 2}], "v1.13.1") == [{"x": 2}]
+    assert f.version_flags([{"flag": "--a", "value": "b", "until": "v1.14.0"}], "v1.13.1") == ["--a=b"]
+    with pytest.raises(AnsibleFilterError, match="version_select"):
+        f.version_select([{"since": "soon"}], "v1.13.1")
+    with pytest.raises(AnsibleFilterError, match="version_flags"):
+        f.version_flags([{"value": "x"}], "v1.13.1")
+
+
+def test_systemctl_show_filter_feeds_active_firewall():
+    text = ("Id=firewalld.service\nActiveState=inactive\nUnitFileState=disabled\n\n"
+            "Id=ufw.service\nActiveState=active\nUnitFileState=enabled\n")
+    units = f.systemctl_show(text, ["firewalld", "ufw"])
+    assert units["ufw"]["active_state"] == "active"
+    assert f.active_firewall(units, "auto") == "ufw"
+    with pytest.raises(AnsibleFilterError, match="systemctl_show"):
+        f.systemctl_show("Id=a\n", ["a", "b"])
