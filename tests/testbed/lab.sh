@@ -67,6 +67,11 @@ lab_vars() {
       echo "cloudcore_stream_ca_cert_src: ${EDGE_RUN}/controlplane/pki/ca.crt"
       echo "cloudcore_stream_ca_key_src: ${EDGE_RUN}/controlplane/pki/ca.key"
       echo "cloudcore_stream_ca_remote_src: false"
+      # The lab's hosts are containers sharing this machine's cgroup hierarchy: real
+      # edged cannot create its systemd QoS slices there ("root container [kubepods]
+      # doesn't exist"), so every lab edge host runs the cgroupfs driver with real
+      # binaries. Real machines keep edgenode_cgroup_driver as their inventory says.
+      echo "edgenode_cgroup_driver: cgroupfs"
     fi
     echo "lab_image_archives:"
     local f img
