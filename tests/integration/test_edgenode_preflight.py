@@ -68,6 +68,8 @@ def listeners():
 def good_vars(listeners):
     address, hub, cert = listeners
     return {
+        # The test bed's Kubernetes 1.20 runs KubeEdge up to 1.18; its artifacts are v1.13.1's.
+        "edgenode_kubeedge_version": "v1.13.1",
         "edgenode_cloudcore_address": address,
         "edgenode_cloudhub_port": hub,
         "edgenode_cert_port": cert,
@@ -97,7 +99,7 @@ CASES = [
     ("token without hash", {"edgenode_token": "abc.def.ghi"}, ["token is malformed", "64 hex"]),
     ("token short hash", {"edgenode_token": "ab" * 31 + "." + make_token().split(".", 1)[1]}, ["token is malformed"]),
     ("token two-part jwt", {"edgenode_token": "ab" * 32 + ".eyJh.eyJi"}, ["token is malformed"]),
-    ("cloud unreachable", {"edgenode_cloudhub_port": 1}, ["not reachable", "port(s)", "1"]),
+    ("cloud unreachable", {"edgenode_cloudhub_port": 1}, ["not reachable", "port(s) 1."]),
     ("bad hub protocol", {"edgenode_hub_protocol": "http"}, ["edgenode_hub_protocol", "http"]),
     ("systemd cgroups with keadm 1.13.1 on containerd", {"edgenode_cgroup_driver": "systemd"},
      ["v1.13.1 cannot join a containerd host with the systemd cgroup driver", "edgenode_cgroup_driver=cgroupfs"]),
@@ -174,13 +176,16 @@ def test_empty_management_directory_is_not_a_leftover(run_playbook, systemd_host
     """A real `keadm reset` (<= v1.19) empties /etc/kubeedge and keeps it; keadm accepts that."""
     systemd_host.sh("mkdir -p /etc/kubeedge")
     try:
+        # A download source on this machine that refuses: preflight must pass, and the
+        # run stop at keadm's download, the first step after it.
         extra = dict(good_vars, edgenode_manage_runtime=False, edgenode_firewall="none",
-                     edgenode_manage_nsswitch=False, edgenode_ip_forward=False)
+                     edgenode_manage_nsswitch=False, edgenode_ip_forward=False,
+                     edgenode_release_base_url="http://127.0.0.1:1", edgenode_keadm_checksum="release")
         res = run_role(run_playbook, systemd_host, extra)
         assert res.rc != 0, res
         assert "has leftovers of an earlier KubeEdge join" not in res.stdout
-        # preflight passed: the run stopped at the next guard, keadm's checksum rule
-        assert "nothing is installed unchecked" in res.stdout
+        assert "Keadm | Download the release archive" in res.stdout, res
+        assert "127.0.0.1:1" in res.stdout.split("Keadm | Download the release archive", 1)[1], res
     finally:
         systemd_host.sh("rm -rf /etc/kubeedge")
 

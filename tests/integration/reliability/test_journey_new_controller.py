@@ -1,7 +1,7 @@
 """Journey 1, a new controller: the collection tarball installed into an empty
 collections path, inventories/example copied and changed only where the README
-and the example's all.yml say (hosts, the CloudCore address, the offline
-artifacts directory), then `ansible-playbook edge.cluster.site` run from outside
+and the example's all.yml say (hosts, the KubeEdge version the test bed's
+Kubernetes 1.20 runs, the CloudCore address, the offline artifacts directory), then `ansible-playbook edge.cluster.site` run from outside
 the checkout. The edge Node must end Ready. Afterwards `edge.cluster.reset`
 removes the edge node again, Node included.
 
@@ -83,7 +83,8 @@ def test_new_controller_runs_the_example_inventory(rel, installed, edge_hosts, a
     hosts["all"]["children"]["edge"]["hosts"] = {edge.name: dict(reach, ansible_host=edge.name)}
     (site / "hosts.yml").write_text(yaml.safe_dump(hosts), encoding="utf-8")
     all_vars = (site / "group_vars" / "all.yml").read_text(encoding="utf-8")
-    for old, new in (("edge_cluster_cloudcore_address: 192.0.2.10", "edge_cluster_cloudcore_address: %s" % cloud_ip),
+    for old, new in (("edge_cluster_kubeedge_version: v1.23.1", "edge_cluster_kubeedge_version: %s" % rel.KUBEEDGE_VERSION),
+                     ("edge_cluster_cloudcore_address: 192.0.2.10", "edge_cluster_cloudcore_address: %s" % cloud_ip),
                      ('edge_cluster_artifacts_dir: ""', "edge_cluster_artifacts_dir: %s" % artifacts)):
         assert old in all_vars, old
         all_vars = all_vars.replace(old, new)

@@ -83,14 +83,14 @@ def test_verbose_join_leaks_no_secret(rel, edge_lab, host, api_client, tmp_path,
     assert "keadm" in journal or "edgecore" in journal, "the journal of the run is empty"
     assert hits(journal, secrets) == [], "the host's journal carries a secret"
 
-    # Files the run wrote on the controller: its temp dirs and anything under /tmp since the start.
-    # (~/.ansible/tmp and ~/.ansible/cp are ansible's own; ~/.ansible/collections is the checkout.)
-    roots = ["/tmp"] + [str(p) for p in (Path.home() / ".ansible" / "tmp", Path.home() / ".ansible" / "cp")
-                        if p.exists()]
+    # Files the run wrote on the controller: its own TMPDIR and ANSIBLE_LOCAL_TEMP (private_tmp),
+    # and ansible's ~/.ansible/tmp and ~/.ansible/cp, since the start.
+    roots = [str(private_tmp)] + [str(p) for p in (Path.home() / ".ansible" / "tmp", Path.home() / ".ansible" / "cp")
+                                  if p.exists()]
     found = subprocess.run(["find"] + roots + ["-xdev", "-type", "f", "-newer", str(marker), "-size", "-20M"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False).stdout.split()
-    # /tmp/bash_jobs.* belong to the machinery that runs this session, not to the run.
-    found = [f for f in found if "/bash_jobs." not in f]
+    assert any("ansible-local" in f for f in found) or (private_tmp / "ansible-local").is_dir(), \
+        "the run wrote nothing where it was told to: the scan would prove nothing"
     leaked = []
     for path in found:
         try:
