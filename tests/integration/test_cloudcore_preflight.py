@@ -64,8 +64,10 @@ def run_role(run_playbook, playbook, host, extra, tags=None, check=False):
 
 # Earlier tests leave kubeedge/cloudcoresecret signed for their own hosts; the certificate check
 # has its own test (test_cloudcore_binary.py), so it is off for these preflight cases.
+# The release's checksum file verifies downloads (only checked here: these cases stop in preflight).
 BASE = {"cloudcore_kubeedge_version": "v1.13.1", "cloudcore_firewall": "none", "cloudcore_wait_timeout": 10,
-        "cloudcore_server_cert_check": "ignore"}
+        "cloudcore_server_cert_check": "ignore", "cloudcore_keadm_checksum": "release",
+        "cloudcore_release_checksum": "release"}
 
 CASES = [
     ("unsupported method", {"cloudcore_method": "helm"}, ["cloudcore_method", "keadm, binary", "helm"]),

@@ -293,9 +293,13 @@ def test_a_second_run_on_the_host_stops_before_any_change(run_playbook, systemd_
     record = {"controller": "awx-node-2", "pid": 4711, "epoch": time.time() - 20, "since": "2026-12-02T04:00:00Z"}
     systemd_host.sh("mkdir -p /run/edge-cluster && printf '%%s' '%s' > /run/edge-cluster/edgenode.lock"
                     % json.dumps(record))
+    _fake_release(tmp_path, "v1.13.1", checksum="0" * 64)
+    offline = dict(good_vars, edgenode_keadm_install_method="artifacts", edgenode_artifacts_dir=str(tmp_path),
+                   edgenode_manage_runtime=False, edgenode_firewall="none", edgenode_manage_nsswitch=False,
+                   edgenode_ip_forward=False)
     try:
         systemd_host.mark()
-        res = run_role(run_playbook, systemd_host, good_vars)
+        res = run_role(run_playbook, systemd_host, offline)
         assert res.rc != 0, res
         assert re.search(r"Another run, from awx-node-2 \(ansible-playbook pid\s+4711\), has been converging \S+ "
                          r"since\s+2026-12-02T04:00:00Z", res.stdout), res.stdout[-3000:]
@@ -307,11 +311,7 @@ def test_a_second_run_on_the_host_stops_before_any_change(run_playbook, systemd_
         # and stops at the next guard, a keadm archive (local artifacts) whose checksum does not match.
         record.update(controller=os.uname()[1], pid=2 ** 22 + 7)
         systemd_host.sh("printf '%%s' '%s' > /run/edge-cluster/edgenode.lock" % json.dumps(record))
-        _fake_release(tmp_path, "v1.13.1", checksum="0" * 64)
-        res = run_role(run_playbook, systemd_host, dict(
-            good_vars, edgenode_keadm_install_method="artifacts", edgenode_artifacts_dir=str(tmp_path),
-            edgenode_manage_runtime=False, edgenode_firewall="none", edgenode_manage_nsswitch=False,
-            edgenode_ip_forward=False))
+        res = run_role(run_playbook, systemd_host, offline)
         assert res.rc != 0 and "Another run" not in res.stdout, res.stdout[-3000:]
         assert "does not match its checksum" in res.stdout
         assert "Take this host's run lock" in res.stdout

@@ -2,7 +2,7 @@
 jobs), with AWX's private data directory (inventory/, env/extravars with the
 survey answers and the kubeconfig credential's injected file), and with job
 slicing: the edge group split the way AWX slices an inventory, both slices
-running at the same time against one cluster.
+running at the same time against one cluster, each launched with a limit.
 
 Each slice holds only its own hosts (AWX drops the others from a slice's
 inventory, the cloud host included), so the inventory follows the README's AWX
@@ -67,9 +67,10 @@ def node_ready(core, name):
 def test_two_job_slices_at_once(rel, edge_lab, fleet, api_client, tmp_path):
     slices = [awx_slice(tmp_path, n, 2, fleet, edge_lab) for n in (1, 2)]
     runs = []
-    for pdd, dummy in slices:
+    for pdd, names in slices:
+        # AWX's "limit" on launch: the slice's own host, by name (the cloud host is in no slice).
         thread, runner = ansible_runner.run_async(private_data_dir=str(pdd), project_dir=str(rel.REPO),
-                                                  playbook="playbooks/edge.yml", quiet=True)
+                                                  playbook="playbooks/edge.yml", limit=",".join(names), quiet=True)
         runs.append((thread, runner))
     for thread, dummy in runs:
         thread.join(900)
