@@ -211,7 +211,8 @@ def test_apiserver_gone_mid_play_then_rerun_converges(rel, edge_lab, trio, core,
         errors = fatal_lines(res)
         assert "connection refused" in errors or "connection reset" in errors, res
         recap = res.recap()
-        assert all(recap[h.name]["failed"] + recap[h.name]["rescued"] == 1 for h in trio), recap
+        # each host rescued in the role, then failed by its own last task of the summary play
+        assert all(recap[h.name]["rescued"] == 1 and recap[h.name]["failed"] == 1 for h in trio), recap
     else:
         # retried through: the Node check only ended once the apiserver was back
         assert len(cut) == 3 and cut[2] - cut[1] >= 14, cut
