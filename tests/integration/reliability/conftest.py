@@ -392,10 +392,23 @@ def play(inventory, playbook=EDGE_PLAYBOOK, extra_vars=None, verbosity=0, on_lin
     return PlayRun(proc.returncode, "".join(lines), time.monotonic() - start)
 
 
+def node_ready(core, name):
+    """None when Node `name` does not exist, else whether its Ready condition is True."""
+    from kubernetes import client
+    try:
+        node = core.read_node(name)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+
+
 @pytest.fixture(scope="session")
 def rel():
     """The helpers above for the test modules (conftest is not importable by name)."""
     return types.SimpleNamespace(play=play, write_inventory=write_inventory, wait_systemd=wait_systemd,
+                                 node_ready=node_ready,
                                  Forwarder=Forwarder, docker0_ip=docker0_ip, SystemdHost=SystemdHost,
                                  SYSTEMD_RUN_ARGS=SYSTEMD_RUN_ARGS, KUBEEDGE_VERSION=KUBEEDGE_VERSION,
                                  REPO=REPO, TESTBED=TESTBED)

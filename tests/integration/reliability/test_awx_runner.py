@@ -54,16 +54,6 @@ def awx_slice(base, number, count, hosts, lab):
     return pdd, [h.name for h in mine]
 
 
-def node_ready(core, name):
-    try:
-        node = core.read_node(name)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-
-
 def test_two_job_slices_at_once(rel, edge_lab, fleet, api_client, tmp_path):
     slices = [awx_slice(tmp_path, n, 2, fleet, edge_lab) for n in (1, 2)]
     runs = []
@@ -83,6 +73,6 @@ def test_two_job_slices_at_once(rel, edge_lab, fleet, api_client, tmp_path):
         assert len(summary) == 1, out[-4000:]
         assert summary[0]["event_data"]["res"]["msg"] == {"joined": names, "failed": []}
         for name in names:
-            assert node_ready(core, name), "Node %s of %s is not Ready" % (name, pdd.name)
+            assert rel.node_ready(core, name), "Node %s of %s is not Ready" % (name, pdd.name)
         # The credential was read where AWX put it, never copied onto a host.
         assert "Kubeconfig | Copy" not in out

@@ -49,16 +49,6 @@ def inventory(path, lab, hosts, host_vars=None):
     return path
 
 
-def node_ready(core, name):
-    try:
-        node = core.read_node(name)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-
-
 def edgecore_started(host):
     return host.sh("systemctl show -p ActiveEnterTimestampMonotonic -p MainPID edgecore").stdout
 
@@ -69,8 +59,8 @@ def test_limit_joins_only_the_named_host(rel, edge_lab, pair, core, tmp_path):
     res = rel.play(inventory(tmp_path / "inv.yml", edge_lab, pair), limit=a.name)
     assert res.rc == 0, res
     assert res.summary() == {"joined": [a.name], "failed": []}, res
-    assert node_ready(core, a.name), "Node %s is not Ready" % a.name
-    assert node_ready(core, b.name) is None
+    assert rel.node_ready(core, a.name), "Node %s is not Ready" % a.name
+    assert rel.node_ready(core, b.name) is None
     assert b.changed_since_marker() == [], "a host outside --limit was changed"
     assert set(res.recap()) == {a.name}, res.recap()
 
@@ -88,7 +78,7 @@ def test_limit_with_cloudcore_down_fails_loudly(rel, edge_lab, pair, core, tmp_p
     assert res.summary() == {"joined": [], "failed": [b.name]}, res
     assert "Edge nodes that did not join: %s." % b.name in res.output
     assert b.changed_since_marker() == [], "a failed preflight changed the host"
-    assert node_ready(core, b.name) is None
+    assert rel.node_ready(core, b.name) is None
 
 
 def test_limit_adds_the_second_host_and_leaves_the_first_alone(rel, edge_lab, pair, core, tmp_path):
@@ -97,7 +87,7 @@ def test_limit_adds_the_second_host_and_leaves_the_first_alone(rel, edge_lab, pa
     res = rel.play(inventory(tmp_path / "inv.yml", edge_lab, pair), limit=b.name)
     assert res.rc == 0, res
     assert res.summary() == {"joined": [b.name], "failed": []}, res
-    assert node_ready(core, b.name) and node_ready(core, a.name)
+    assert rel.node_ready(core, b.name) and rel.node_ready(core, a.name)
     assert edgecore_started(a) == before, "edgecore on %s was restarted" % a.name
 
 
