@@ -10,7 +10,7 @@ TESTBED := tests/testbed
 COLLECTIONS_ROOT := $(EDGE_CLUSTER_CACHE)/collections/$(shell pwd | sha256sum | cut -c1-12)
 RUN = source $(TESTBED)/env.sh "$(COLLECTIONS_ROOT)" &&
 
-.PHONY: help deps images controlplane controlplane-stop lint sanity unit integration molecule test build lab lab-down bench
+.PHONY: help deps images controlplane controlplane-stop lint sanity unit integration molecule system test build lab lab-down bench
 
 help:
 	@echo "make lab    build the local lab and run the main job on it"
@@ -45,17 +45,41 @@ unit: deps
 	@echo "== unit tests"
 	@$(RUN) pytest -q -p no:cacheprovider tests/unit
 
+# Integration tests run in lanes side by side (tests/testbed/lanes.sh); LANES in
+# tests/conftest.py says which tests may share the test bed at the same time.
+# The lane "alone" stops the kube-apiserver for a moment: it runs by itself.
+PYTEST_LANE = pytest -q -p no:cacheprovider tests/integration --lane
+# The Molecule scenarios each lane runs after its tests (`make system`): a
+# scenario joins the lane whose tests use the same shared objects.
+MOLECULE_cloud := cloudcore
+MOLECULE_edge := edgenode reset
+MOLECULE_api := superedge smoke
+
 integration: deps controlplane
-	@echo "== integration tests against the real control plane"
-	@$(RUN) pytest -q -p no:cacheprovider tests/integration
+	@echo "== integration tests against the real control plane (lanes cloud, edge, api; then alone)"
+	@$(RUN) $(TESTBED)/lanes.sh $(foreach l,cloud edge api,$(l) "$(PYTEST_LANE) $(l)")
+	@$(RUN) $(PYTEST_LANE) alone
 
 molecule: deps images controlplane
 	@echo "== Molecule scenarios"
 	@$(RUN) $(TESTBED)/molecule-all.sh
 
+# Integration and Molecule together: each lane runs its tests, then its scenarios.
+system: deps images controlplane
+	@echo "== integration tests and Molecule scenarios (lanes cloud, edge, api; then alone)"
+	@scenarios="$$(ls molecule/*/molecule.yml | cut -d/ -f2 | sort | xargs)"; \
+	laned="$$(echo $(MOLECULE_cloud) $(MOLECULE_edge) $(MOLECULE_api) | tr ' ' '\n' | sort | xargs)"; \
+	[ "$$scenarios" = "$$laned" ] || { echo "Molecule scenarios $$scenarios, but the lanes run $$laned: give each scenario a lane in the Makefile" >&2; exit 1; }
+	@$(RUN) $(TESTBED)/lanes.sh $(foreach l,cloud edge api,$(l) "$(PYTEST_LANE) $(l) && $(TESTBED)/molecule-all.sh $(MOLECULE_$(l))")
+	@$(RUN) $(PYTEST_LANE) alone
+
 test:
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint sanity unit integration molecule; \
+	for stage in lint sanity unit system; do \
+	  t=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$stage; \
+	  echo "== stage $$stage passed in $$(( $$(date +%s) - t )) s"; \
+	done; \
 	echo "== make test passed in $$(( $$(date +%s) - start )) s"
 
 build: deps

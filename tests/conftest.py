@@ -14,6 +14,46 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 TESTBED = REPO / "tests" / "testbed"
 
+# ---- lanes: which integration tests may run at the same time -----------------
+# `make integration` runs one pytest per lane, the lanes side by side
+# (tests/testbed/lanes.sh), then the lane "alone" by itself. A test file names
+# its lane with `pytestmark = pytest.mark.lane("<name>")`; without one it runs in
+# DEFAULT_LANE. Lanes exist because the tests share one kube-apiserver, one
+# namespace kubeedge and one cloudcore double:
+#   cloud  installs or removes a CloudCore in namespace kubeedge (keadm init,
+#          the binary method, the lab), one after the other;
+#   edge   joins edge hosts to the shared cloudcore double;
+#   api    modules and roles on their own namespaces, Nodes and hosts;
+#   alone  stops a shared service (the kube-apiserver) for a moment.
+LANES = ("cloud", "edge", "api", "alone")
+DEFAULT_LANE = "api"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--lane", action="append", choices=LANES, default=[],
+                     help="run only the tests of this lane (repeatable); see tests/conftest.py")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lane(name): the integration lane the test runs in (tests/conftest.py)")
+
+
+def lane_of(item):
+    marker = item.get_closest_marker("lane")
+    lane = marker.args[0] if marker else DEFAULT_LANE
+    if lane not in LANES:
+        raise pytest.UsageError("%s: unknown lane %r (one of %s)" % (item.nodeid, lane, ", ".join(LANES)))
+    return lane
+
+
+def pytest_collection_modifyitems(config, items):
+    wanted = config.getoption("--lane")
+    if not wanted:
+        return
+    keep = [item for item in items if lane_of(item) in wanted]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
+
 
 @pytest.fixture(scope="session")
 def kubeconfig():

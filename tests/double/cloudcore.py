@@ -32,6 +32,18 @@ import time
 VERSION = os.environ.get("CLOUDCORE_DOUBLE_VERSION", "v1.13.1")
 # CLOUDCORE_DOUBLE_NAMESPACE: test-only knob (the real cloudcore always uses kubeedge).
 NAMESPACE = os.environ.get("CLOUDCORE_DOUBLE_NAMESPACE", "kubeedge")
+# The Kubernetes version edgecore's embedded kubelet reports, by KubeEdge minor:
+# status.nodeInfo.kubeletVersion is "<this>-kubeedge-<KubeEdge version>" (seen on a
+# real v1.13.1 edge node; the other minors from the CurrentSupportK8sVersion
+# constant of each tag's source).
+KUBELET_VERSIONS = {13: "v1.23.15", 14: "v1.24.17", 15: "v1.26.15", 16: "v1.27.15", 17: "v1.28.11",
+                    18: "v1.29.5", 19: "v1.29.5", 20: "v1.30.7", 21: "v1.30.7", 22: "v1.31.12", 23: "v1.32.10"}
+
+
+def kubelet_version(kubeedge_version):
+    """status.nodeInfo.kubeletVersion of an edgecore of kubeedge_version (e.g. v1.13.1)."""
+    minor = int(kubeedge_version.lstrip("v").split(".")[1])
+    return "%s-kubeedge-%s" % (KUBELET_VERSIONS[minor], kubeedge_version)
 TOKEN_SECRET, TOKEN_KEY = "tokensecret", "tokendata"
 CA_SECRET, CA_KEY, CA_KEY_KEY = "casecret", "cadata", "cakeydata"
 CC_SECRET, CC_KEY, CC_KEY_KEY = "cloudcoresecret", "cloudcoredata", "cloudcorekeydata"
@@ -256,7 +268,7 @@ class CloudCore:
                 "capacity": res, "allocatable": res,
                 "addresses": [{"type": "InternalIP", "address": info.get("address", "")},
                               {"type": "Hostname", "address": info.get("hostname", name)}],
-                "nodeInfo": {"kubeletVersion": "v1.23.15-kubeedge-%s" % info.get("version", VERSION),
+                "nodeInfo": {"kubeletVersion": kubelet_version(info.get("version", VERSION)),
                              "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64",
                              "containerRuntimeVersion": "remote://" + info.get("runtimeEndpoint", ""),
                              "osImage": "", "kernelVersion": "", "machineID": "", "systemUUID": "",

@@ -333,6 +333,7 @@ def run(config_file):
     if errors:
         fatal("server.go:61", "[\n  %s\n]" % "\n  ".join(errors))
     klog("I", "server.go:102", "Version: %s" % VERSION)
+    environment_check(cfg)
     # The real edgecore opens its sqlite database (database.dataSource) at
     # start; keadm upgrade backs it up and fails when it is missing.
     data_source = get(cfg, "database.dataSource") or "/var/lib/kubeedge/edgecore.db"
@@ -396,6 +397,37 @@ def run(config_file):
             klog("E", "edgehub.go:0", "connect to cloudhub %s failed: %s" % (server, exc))
             registered = False
         time.sleep(interval)
+
+
+def running_process_names():
+    names = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/comm" % pid) as f:
+                    names.add(f.read().strip())
+            except OSError:
+                pass
+    return names
+
+
+def environment_check(cfg):
+    """Like the real edgecore at start: it exits (klog.Exit, code 1) while a process named
+    kubelet runs, and up to v1.18 also kube-proxy; not when CHECK_EDGECORE_ENVIRONMENT=false
+    or the metaServer is enabled (edge/cmd/edgecore/app/server.go of each tag)."""
+    if os.environ.get("CHECK_EDGECORE_ENVIRONMENT") == "false" or get(cfg, "modules.metaManager.metaServer.enable"):
+        return
+    minor = int(VERSION.lstrip("v").split(".")[1])
+    running = running_process_names()
+    if "kubelet" in running:
+        msg = ("kubelet should not running on edge node when running edgecore" if minor < 19
+               else "kubelet should not be running on edge node when starting edgecore")
+    elif "kube-proxy" in running and minor < 19:
+        msg = "kube-proxy should not running on edge node when running edgecore"
+    else:
+        return
+    klog("F", "server.go:113", "failed to check the running environment: %s" % msg)
+    sys.exit(1)
 
 
 def print_config(kind):

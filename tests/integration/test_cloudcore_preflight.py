@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.lane("cloud")
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS_SH = REPO / "molecule" / "cloudcore" / "artifacts.sh"
 PLAYBOOK = Path(__file__).parent / "playbooks" / "cloudcore.yml"

@@ -280,3 +280,64 @@ def test_targeting_modes_are_exclusive(run_module, kubeconfig, cluster):
     rc, result = run_module(MODULE, {"kubeconfig": kubeconfig, "discover": True, "label_selector": "a=b"})
     assert rc != 0
     assert "exactly one of daemonsets, label_selector or discover" in result["msg"]
+
+
+# ---- a second writer against the real kube-apiserver -------------------------
+class SecondWriter:
+    """The module's KubernetesApi, talking to the real kube-apiserver, with another
+    client editing the DaemonSet's affinity between the module's read and its
+    patch, `times` times: kube-apiserver itself must reject the stale patch."""
+
+    def __init__(self, api_client, cluster, name, times):
+        from ansible_collections.edge.cluster.plugins.modules.daemonset_edge_affinity import KubernetesApi
+        self.real = KubernetesApi(api_client)
+        self.cluster, self.name, self.left = cluster, name, times
+        self.patches = []  # the status of each patch the apiserver answered
+
+    def __getattr__(self, attr):
+        return getattr(self.real, attr)
+
+    def patch_daemonset(self, namespace, name, json_patch):
+        if self.left:
+            self.left -= 1
+            weight = 10 + self.left
+            self.cluster.apps.patch_namespaced_daemon_set(self.name, self.cluster.ns, {"spec": {"template": {"spec": {
+                "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": weight, "preference": {"matchExpressions": [
+                        {"key": "example.com/writer", "operator": "In", "values": ["w%d" % weight]}]}}]}}}}}})
+        try:
+            out = self.real.patch_daemonset(namespace, name, json_patch)
+            self.patches.append(200)
+            return out
+        except af.ApiError as exc:
+            self.patches.append(exc.status)
+            raise
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_a_concurrent_edit_is_kept_and_the_exclusion_still_lands(api_client, cluster, times):
+    """Another client changes the affinity after the module read the DaemonSet: the
+    real apiserver rejects the module's patch (its test of metadata.generation
+    fails), the module reads again, and both edits are in the end state."""
+    cluster.add_daemonset("busy")
+    api = SecondWriter(api_client, cluster, "busy", times)
+    service = af.EdgeAffinityService(api, node_label=cluster.edge_label)
+    result = service.run(daemonsets=[{"namespace": cluster.ns, "name": "busy"}])
+    assert api.patches == [422] * times + [200], api.patches
+    assert result["changed"] is True
+    final = cluster.affinity("busy")
+    assert af.has_node_exclusion(final, cluster.edge_label), final
+    prefs = final["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert [p["weight"] for p in prefs] == [10], prefs  # the second writer's last edit, not lost
+
+
+def test_a_writer_that_never_stops_fails_with_a_message(api_client, cluster):
+    cluster.add_daemonset("busier")
+    api = SecondWriter(api_client, cluster, "busier", af.EdgeAffinityService.MAX_CONFLICT_RETRIES + 5)
+    service = af.EdgeAffinityService(api, node_label=cluster.edge_label)
+    with pytest.raises(af.ApiError) as err:
+        service.run(daemonsets=[{"namespace": cluster.ns, "name": "busier"}])
+    assert err.value.status == 422
+    assert "DaemonSet %s/busier" % cluster.ns in str(err.value)
+    assert api.patches == [422] * af.EdgeAffinityService.MAX_CONFLICT_RETRIES
+    assert not af.has_node_exclusion(cluster.affinity("busier"), cluster.edge_label)

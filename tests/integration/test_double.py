@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.lane("edge")
 
 REPO = Path(__file__).resolve().parents[2]
 DOUBLE = REPO / "tests" / "double"
@@ -306,6 +309,40 @@ def test_edgecore_bad_config_exits_non_zero(tmp_path_factory, tmp_path):
     # Like the real 1.13.1: --version is accepted, prints nothing, and edgecore runs (here: no config).
     r = run([sys.executable, edgecore, "--version", "--config", tmp_path / "missing.yaml"])
     assert r.returncode == 1 and r.stdout == "" and "config file %s not exist" % (tmp_path / "missing.yaml") in r.stderr
+
+
+@pytest.mark.parametrize("version,process,refused", [
+    ("v1.13.1", "kubelet", "kubelet should not running on edge node when running edgecore"),
+    ("v1.13.1", "kube-proxy", "kube-proxy should not running on edge node when running edgecore"),
+    ("v1.23.1", "kubelet", "kubelet should not be running on edge node when starting edgecore"),
+    ("v1.23.1", "kube-proxy", None),  # the kube-proxy check is gone from v1.19
+])
+def test_edgecore_refuses_to_start_beside_kubelet_or_kube_proxy(cloudcore_double, tmp_path_factory, tmp_path,
+                                                               version, process, refused):
+    """Like the real edgecore: a process of that name on the host ends it at start (exit 1)
+    before it touches its certificates; CHECK_EDGECORE_ENVIRONMENT=false skips the check."""
+    edgecore = packaged(tmp_path_factory, "edgecore", version)
+    fake = tmp_path / "bin" / process
+    fake.parent.mkdir()
+    shutil.copy("/bin/sleep", str(fake))
+    proc = subprocess.Popen([str(fake), "120"])
+    try:
+        config = _edge_config(tmp_path, cloudcore_double, "bogus-token")
+        r = run([sys.executable, edgecore, "--config", config], timeout=30)
+        assert r.returncode == 1
+        if refused:
+            assert "failed to check the running environment: " + refused in r.stderr, r.stderr
+        else:
+            assert "running environment" not in r.stderr and "token credentials are in the wrong format" in r.stderr
+        r = subprocess.run([sys.executable, edgecore, "--config", str(config)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30, check=False,
+                           env=dict(os.environ, CHECK_EDGECORE_ENVIRONMENT="false"))
+        assert r.returncode == 1 and "running environment" not in r.stderr, r.stderr
+        assert "token credentials are in the wrong format" in r.stderr
+        assert not (tmp_path / "certs").exists()
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 # --------------------------------------------------------------------------

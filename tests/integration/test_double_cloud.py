@@ -23,6 +23,8 @@ import yaml
 
 from ansible_collections.edge.cluster.plugins.module_utils.kubeedge import parse_token
 
+pytestmark = pytest.mark.lane("cloud")
+
 REPO = Path(__file__).resolve().parents[2]
 DOUBLE = REPO / "tests" / "double"
 EDGE_CACHE = Path(os.environ.get("EDGE_CLUSTER_CACHE", "/var/cache/edge-cluster"))

@@ -210,6 +210,40 @@ def test_dpkg_lock_held_is_waited_for_then_named(run_playbook, systemd_host, goo
         systemd_host.sh("kill %s" % holder, check=False)
 
 
+@pytest.mark.parametrize("version,running,refused", [
+    ("v1.13.1", ["kubelet"], ["kubelet"]),
+    ("v1.13.1", ["kube-proxy"], ["kube-proxy"]),
+    ("v1.13.1", ["kubelet", "kube-proxy"], ["kubelet", "kube-proxy"]),
+    ("v1.19.2", ["kube-proxy"], []),  # edgecore checks only for kubelet from v1.19
+])
+def test_a_kubelet_or_kube_proxy_on_the_host_is_refused(run_playbook, systemd_host, good_vars, version, running,
+                                                        refused):
+    """edgecore exits at start beside them (the edgecore double does the same): preflight names them and
+    their PIDs; nothing changes."""
+    pids = [systemd_host.sh("cp /bin/sleep /usr/local/sbin/%s && (nohup /usr/local/sbin/%s 300 >/dev/null 2>&1 & "
+                            "echo $!)" % (name, name)).stdout.strip() for name in running]
+    try:
+        systemd_host.mark()
+        # Nothing to download from but a source on this machine that refuses: a run that passes
+        # the preflight stops at keadm's download, the first step after it.
+        res = run_role(run_playbook, systemd_host, dict(
+            good_vars, edgenode_kubeedge_version=version, edgenode_manage_runtime=False, edgenode_firewall="none",
+            edgenode_manage_nsswitch=False, edgenode_ip_forward=False, edgenode_release_base_url="http://127.0.0.1:1",
+            edgenode_keadm_checksum="release"))
+        if refused:
+            assert res.rc != 0, res
+            assert "%s running on %s (pid %s): edgecore %s exits at start" % (
+                " and ".join(refused), systemd_host.name, ", ".join(pids), version) in " ".join(res.stdout.split()), \
+                res.stdout[-3000:]
+            assert systemd_host.changed_since_marker() == []
+        else:
+            assert "running on %s (pid" % systemd_host.name not in res.stdout, res.stdout[-3000:]
+            assert "Keadm | Download the release archive" in res.stdout, res.stdout[-3000:]
+    finally:
+        systemd_host.sh("kill %s; rm -f %s" % (" ".join(pids), " ".join("/usr/local/sbin/" + n for n in running)),
+                        check=False)
+
+
 def test_clock_skew_is_refused(run_playbook, systemd_host, good_vars):
     """The host's clock runs 10 minutes behind (libfaketime for the modules): refused, nothing changes."""
     systemd_host.sh("test -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 || (apt-get update -qq && "

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.lane("cloud")
+
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "tests" / "testbed" / "lab.sh"
 EDGES = ["lab-edge-1", "lab-edge-2", "lab-edge-3"]

@@ -95,3 +95,12 @@ def test_edgecore_flags_exist_in_the_real_one_and_version_behaves_alike(version,
         assert res.stdout == "" and res.returncode == ref["missing_config_exit_code"], res
     res = edgecore("--config", missing)
     assert res.returncode == ref["missing_config_exit_code"] and "not exist" in res.stderr
+
+
+@pytest.mark.parametrize("version", RECORDED)
+def test_the_node_reports_the_real_kubelet_version(version, tmp_path):
+    """The cloudcore double writes the Node status an edgecore of `version` would post."""
+    ref = reference(version)["edgecore"]
+    assert "node_kubelet_version" in ref, "read it off a Node the real edgecore %s registered" % version
+    cloudcore, _ = double("cloudcore", version, tmp_path)
+    assert cloudcore.kubelet_version(version) == ref["node_kubelet_version"]

@@ -8,7 +8,8 @@ play/edge hosts and the shared services (closing the listening port and
 aborting every open connection, which is what a client sees when the
 process restarts). test_faults.py also restarts the real kube-apiserver
 process once (controlplane.sh restart-apiserver, a few seconds; etcd keeps the
-data): safe because the tests run one at a time.
+data): that test is in the lane "alone" (tests/conftest.py), which runs when no
+other test does.
 """
 
 import asyncio

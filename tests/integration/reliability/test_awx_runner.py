@@ -18,6 +18,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+pytestmark = pytest.mark.lane("edge")
+
 ansible_runner = pytest.importorskip("ansible_runner", reason="ansible-runner is in requirements.txt")
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+pytestmark = pytest.mark.lane("edge")
+
 RUN_DIR = Path(os.environ.get("EDGE_CLUSTER_RUN")
                or Path(os.environ.get("EDGE_CLUSTER_CACHE", "/var/cache/edge-cluster")) / "run")
 
@@ -225,6 +227,7 @@ def apiserver_pid():
     return (RUN_DIR / "controlplane" / "kube-apiserver.pid").read_text().strip()
 
 
+@pytest.mark.lane("alone")  # every other test uses this kube-apiserver
 def test_real_apiserver_restarted_mid_play_then_rerun_converges(rel, edge_lab, trio, core, tmp_path):
     """The real kube-apiserver process restarted (controlplane.sh restart-apiserver:
     SIGTERM, then started again on etcd's data) while the play works on the

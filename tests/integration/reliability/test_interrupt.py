@@ -16,6 +16,8 @@ and a third run changes nothing.
 import pytest
 from kubernetes import client
 
+pytestmark = pytest.mark.lane("edge")
+
 
 @pytest.fixture(scope="module")
 def pair(edge_hosts, edge_lab):

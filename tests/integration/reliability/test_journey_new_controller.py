@@ -20,7 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-pytestmark = pytest.mark.usefixtures("edge_lab")
+pytestmark = [pytest.mark.lane("cloud"), pytest.mark.usefixtures("edge_lab")]
 
 
 def sh(*cmd, **kw):

@@ -23,6 +23,8 @@ import yaml
 import pytest
 from kubernetes import client
 
+pytestmark = pytest.mark.lane("edge")
+
 CLOUD = "ctl-cloud"  # the controller itself, as the inventory's cloud host
 
 

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+pytestmark = pytest.mark.lane("edge")
+
 TOKEN = "edge.cluster.kubeedge_token"
 AFFINITY = "edge.cluster.daemonset_edge_affinity"
 BOOTSTRAP = "edge.cluster.bootstrap_token"

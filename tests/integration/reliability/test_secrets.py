@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+pytestmark = pytest.mark.lane("edge")
+
 # Not the sha256 of any release archive.
 WRONG_SHA256 = "sha256:5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"
 # What a bad checksum must never leave on the host.
