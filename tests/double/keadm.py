@@ -249,7 +249,14 @@ def usage_text(cmd, table):
         head = ("  -%s, --%s" % (s, name)) if s else ("      --%s" % name)
         if kind != "bool":
             head += " " + kind
-        lines.append("%-42s (keadm double)%s" % (head, (' (default "%s")' % d) if d and kind == "string" else ""))
+        # pflag prints no zero default; a string's default is quoted
+        if kind == "string" and d:
+            default = ' (default "%s")' % d
+        elif kind == "bool":
+            default = " (default true)" if d is True else ""
+        else:
+            default = " (default %s)" % d if d not in ("", None, [], 0) else ""
+        lines.append("%-42s (keadm double)%s" % (head, default))
     lines.append("  -h, --help                               help for %s" % cmd.split()[-1])
     return "\n".join(lines) + "\n\n"
 

@@ -1,7 +1,7 @@
 """The cloud side of the keadm double (init, gettoken, reset cloud) and the
-cloudcore double's --config mode, pinned to what the real keadm prints
-(/var/cache/edge-cluster/kubeedge-real/help/<version>/) and run for real on a
-systemd container against the test kube-apiserver.
+cloudcore double's --config mode, run for real on a systemd container against
+the test kube-apiserver (the flags are compared with the real keadm's in
+tests/unit/test_double_reference.py).
 
 Every test that touches the cluster uses its own namespace through the
 double's test-only knob KEADM_DOUBLE_NAMESPACE, so the shared namespace
@@ -11,7 +11,6 @@ kubeedge (used by other scenarios) is never touched.
 import base64
 import ipaddress
 import os
-import re
 import socket
 import ssl
 import subprocess
@@ -27,8 +26,6 @@ pytestmark = pytest.mark.lane("cloud")
 
 REPO = Path(__file__).resolve().parents[2]
 DOUBLE = REPO / "tests" / "double"
-EDGE_CACHE = Path(os.environ.get("EDGE_CLUSTER_CACHE", "/var/cache/edge-cluster"))
-REAL_HELP = EDGE_CACHE / "kubeedge-real" / "help"
 VERSIONS = ["v1.13.1", "v1.17.5", "v1.23.1"]
 
 
@@ -46,37 +43,8 @@ def run(argv, env=None, **kw):
                           env=full, check=False, **kw)
 
 
-def real_flags(version, name):
-    path = REAL_HELP / version / ("%s-help.stdout" % name)
-    if not path.exists():
-        pytest.skip("no real help output for %s" % version)
-    flags = set(re.findall(r"^\s+(?:-\w, )?--([a-z-]+)", path.read_text(encoding="utf-8").split("Flags:")[1].split("Global Flags:")[0],
-                           re.M))
-    return flags - {"help"}
-
-
 # ---------------------------------------------------------------------------
 # Flags and messages (no cluster, no container)
-@pytest.mark.parametrize("version", VERSIONS)
-def test_init_flags_match_the_real_keadm(version, tmp_path):
-    keadm = baked(version, tmp_path)
-    out = run([keadm, "init", "--help"]).stdout
-    flags = set(re.findall(r"--([a-z-]+)", out)) - {"help"}
-    assert flags == real_flags(version, "init")
-    assert ("image-repository" in flags) == (version != "v1.13.1")
-
-
-@pytest.mark.parametrize("version", ["v1.17.5", "v1.23.1"])
-def test_reset_cloud_flags_match_the_real_keadm(version, tmp_path):
-    out = run([baked(version, tmp_path), "reset", "cloud", "--help"]).stdout
-    assert set(re.findall(r"--([a-z-]+)", out)) - {"help"} == real_flags(version, "reset-cloud")
-
-
-def test_gettoken_flags_match_the_real_keadm(tmp_path):
-    out = run([baked("v1.13.1", tmp_path), "gettoken", "--help"]).stdout
-    assert set(re.findall(r"--([a-z-]+)", out)) - {"help"} == real_flags("v1.13.1", "gettoken")
-
-
 def test_init_unknown_flag(tmp_path):
     r = run([baked("v1.13.1", tmp_path), "init", "--bogus"])
     assert r.returncode == 1
@@ -114,11 +82,6 @@ def dexec(host, cmd, ns=None):
                           stderr=subprocess.PIPE, text=True, check=False)
 
 
-def real_text(version, name, stream):
-    path = REAL_HELP / version / ("%s.%s" % (name, stream))
-    return path.read_text(encoding="utf-8") if path.exists() else None
-
-
 @pytest.mark.parametrize("version,keadm", [("v1.13.1", "keadm"), ("v1.17.5", "keadm117")])
 def test_init_without_kubeconfig_prints_the_real_error(cloud, version, keadm):
     r = dexec(cloud, "%s init --kube-config=/root/.kube/config.absent" % keadm)
@@ -127,18 +90,14 @@ def test_init_without_kubeconfig_prints_the_real_error(cloud, version, keadm):
     msg = "%sfailed to build config, err: stat /root/.kube/config.absent: no such file or directory" % wrap
     assert r.stderr.startswith("Error: %s\n" % msg)
     assert "execute keadm command failed:  %s\n" % msg in r.stdout
-    real = real_text(version, "sbx-init-nokubeconfig", "stdout")
-    if real:
-        assert real.splitlines()[-1].replace("/root/.kube/config", "/root/.kube/config.absent") == \
-            r.stdout.splitlines()[-1]
 
 
 @pytest.mark.parametrize("version,keadm", [("v1.13.1", "keadm"), ("v1.17.5", "keadm117")])
 def test_init_with_apiserver_down_prints_the_real_error(cloud, version, keadm):
     r = dexec(cloud, "%s init --kube-config=/root/.kube/down" % keadm)
     assert r.returncode == 1
-    real = real_text(version, "sbx-init-apidown", "stdout")
-    assert r.stdout.splitlines()[-1] == (real.splitlines()[-1] if real else r.stdout.splitlines()[-1])
+    last = r.stdout.splitlines()[-1]
+    assert last.startswith("execute keadm command failed:  ") and "127.0.0.1:6443" in last, r.stdout
     assert "dial tcp 127.0.0.1:6443: connect: connection refused" in r.stderr
 
 
@@ -248,9 +207,6 @@ def test_reset_cloud_with_nothing_installed(cloud, test_ns):
     r = dexec(cloud, "keadm117 reset cloud --force --kube-config=/root/.kube/config", ns=test_ns)
     assert r.returncode == 0
     assert r.stdout == "None of CloudCore components are running in this host, exit\n"
-    real = real_text("v1.17.5", "sbx-reset-cloud-force", "stdout")
-    if real:
-        assert r.stdout == real
 
 
 def test_v117_init_image_repository_and_reset_cloud(cloud, api_client, test_ns):

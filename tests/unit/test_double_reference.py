@@ -104,3 +104,40 @@ def test_the_node_reports_the_real_kubelet_version(version, tmp_path):
     assert "node_kubelet_version" in ref, "read it off a Node the real edgecore %s registered" % version
     cloudcore, _ = double("cloudcore", version, tmp_path)
     assert cloudcore.kubelet_version(version) == ref["node_kubelet_version"]
+
+
+def _parse_help():
+    spec = importlib.util.spec_from_file_location("edge_reference_record", REFERENCE / "record.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.parse_help
+
+
+# The keadm commands the double models (tests/double/README.md lists what it does not).
+MODELLED = ("join", "reset", "reset edge", "reset cloud", "init", "gettoken", "upgrade", "upgrade edge", "version")
+
+
+@pytest.mark.parametrize("version", RECORDED)
+def test_every_modelled_keadm_command_has_the_real_flags(version, tmp_path):
+    """The double's `--help` of each command it models, read with the recorder's parser, lists
+    exactly the flags of the real one: names, types, shorthands and defaults."""
+    parse_help = _parse_help()
+    ref = reference(version)["keadm"]
+    _, path = double("keadm", version, tmp_path)
+    top, _ = parse_help(subprocess.run([sys.executable, str(path), "--help"], stdout=subprocess.PIPE, text=True,
+                                       check=True, timeout=60).stdout)
+    assert set(top) <= set(ref["commands"]), "commands the real keadm %s lacks: %s" % (
+        version, sorted(set(top) - set(ref["commands"])))
+    compared = []
+    for command in MODELLED:
+        if command not in ref["subcommands"]:
+            continue
+        out = subprocess.run([sys.executable, str(path)] + command.split() + ["--help"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, check=False, timeout=60).stdout
+        commands, flags = parse_help(out)
+        want = {k: {f: v for f, v in e.items() if f != "deprecated"}
+                for k, e in ref["subcommands"][command]["flags"].items()}
+        assert flags == want, (command, out)
+        assert commands == ref["subcommands"][command].get("commands", []), (command, out)
+        compared.append(command)
+    assert {"join", "reset", "init", "gettoken", "version"} <= set(compared), compared
