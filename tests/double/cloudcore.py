@@ -199,12 +199,21 @@ class CloudCore:
             self.ca_der, self.ca_key_der = new_ca()
             self._save_secret(CA_SECRET, {CA_KEY: self.ca_der, CA_KEY_KEY: self.ca_key_der})
             log.info("created the CA in secret %s/%s", NAMESPACE, CA_SECRET)
-        # the server certificate is signed for the advertise addresses
-        key, key_der = new_key()
-        self.cc_der = sign(self.ca_der, self.ca_key_der, key.public_key(), "KubeEdge", ["KubeEdge"], ["server"],
-                           ips=self.args.advertise_address, days=365 * 100)
-        self.cc_key_der = key_der
-        self._save_secret(CC_SECRET, {CC_KEY: self.cc_der, CC_KEY_KEY: self.cc_key_der})
+        # Like the real cloudhub (PrepareAllCerts): a certificate already in Secret
+        # cloudcoresecret is used as it is, whichever addresses it names; only without
+        # one is a certificate signed for the advertise addresses and saved there.
+        cc = self._secret(CC_SECRET)
+        if cc and cc.get(CC_KEY) and cc.get(CC_KEY_KEY):
+            self.cc_der, self.cc_key_der = cc[CC_KEY], cc[CC_KEY_KEY]
+            log.info("reusing the server certificate from secret %s/%s", NAMESPACE, CC_SECRET)
+        else:
+            key, key_der = new_key()
+            self.cc_der = sign(self.ca_der, self.ca_key_der, key.public_key(), "KubeEdge", ["KubeEdge"], ["server"],
+                               ips=self.args.advertise_address, days=365 * 100)
+            self.cc_key_der = key_der
+            self._save_secret(CC_SECRET, {CC_KEY: self.cc_der, CC_KEY_KEY: self.cc_key_der})
+            log.info("signed a server certificate for %s into secret %s/%s",
+                     ", ".join(self.args.advertise_address), NAMESPACE, CC_SECRET)
         self.refresh_token()
         files = {"ca.crt": der_to_pem(self.ca_der, "CERTIFICATE"),
                  "server.crt": der_to_pem(self.cc_der, "CERTIFICATE"),

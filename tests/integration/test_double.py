@@ -179,9 +179,9 @@ def cloudcore_double(kubeconfig):
     return env
 
 
-def _secret(api_client, name):
+def _secret(api_client, name, namespace="kubeedge"):
     from kubernetes import client
-    s = client.CoreV1Api(api_client).read_namespaced_secret(name, "kubeedge")
+    s = client.CoreV1Api(api_client).read_namespaced_secret(name, namespace)
     return {k: base64.b64decode(v) for k, v in s.data.items()}
 
 
@@ -205,6 +205,81 @@ def test_cloudcore_secrets_match_the_real_format(cloudcore_double, api_client):
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(req, context=ctx)
     assert exc.value.code in (400, 401) and exc.value.read() == b"Invalid authorization token"
+
+
+def _free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _served_certificate(kubeconfig, namespace, tmp_path):
+    """Start a cloudcore double on 127.0.0.1 in `namespace`; return the SANs of the certificate
+    its https port serves, then stop it."""
+    from cryptography import x509
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, str(DOUBLE / "cloudcore.py"), "--kubeconfig", kubeconfig,
+                             "--advertise-address", "127.0.0.1", "--https-port", str(port),
+                             "--cloudhub-port", str(_free_port()), "--state-dir", str(tmp_path / "state")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, CLOUDCORE_DOUBLE_NAMESPACE=namespace))
+    try:
+        for _ in range(60):
+            try:
+                pem = ssl.get_server_certificate(("127.0.0.1", port))
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.5)
+        else:
+            raise AssertionError("the cloudcore double did not serve on %d" % port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    sans = x509.load_pem_x509_certificate(pem.encode()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    return sorted(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
+
+
+def test_cloudcore_reuses_the_server_certificate_secret_like_the_real(kubeconfig, api_client, namespace, tmp_path):
+    """The real cloudhub serves the certificate of Secret cloudcoresecret when there is one, even
+    for other addresses (so the cloudcore role must delete it to get a new one); without it, it
+    signs one for its advertise addresses and saves it there."""
+    from kubernetes import client
+    assert _served_certificate(kubeconfig, namespace, tmp_path / "a") == ["127.0.0.1"]
+    first = _secret(api_client, "cloudcoresecret", namespace)
+    # another CloudCore's certificate, for another address, in the Secret
+    core = client.CoreV1Api(api_client)
+    core.delete_namespaced_secret("cloudcoresecret", namespace)
+    assert _served_certificate(kubeconfig, namespace, tmp_path / "b") == ["127.0.0.1"]
+    other = _secret(api_client, "cloudcoresecret", namespace)
+    assert other["cloudcoredata"] != first["cloudcoredata"]  # signed anew: there was none
+    core.patch_namespaced_secret("cloudcoresecret", namespace, {"data": {
+        k: base64.b64encode(v).decode() for k, v in _foreign_server_secret("192.0.2.99").items()}})
+    assert _served_certificate(kubeconfig, namespace, tmp_path / "c") == ["192.0.2.99"]
+
+
+def _foreign_server_secret(ip):
+    """cloudcoresecret's data for a self-signed EC certificate naming only ip."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KubeEdge")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return {"cloudcoredata": cert.public_bytes(serialization.Encoding.DER),
+            "cloudcorekeydata": key.private_bytes(serialization.Encoding.DER,
+                                                  serialization.PrivateFormat.TraditionalOpenSSL,
+                                                  serialization.NoEncryption())}
 
 
 def _edge_config(tmp_path, cloudcore, token, version="v1.13.1"):

@@ -20,13 +20,19 @@ apt_install() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
-  if [ -z "$apt_updated" ]; then
-    apt-get update -qq
-    apt_updated=1
-  fi
-  log "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Test lanes run side by side (tests/testbed/lanes.sh): one apt at a time, and
+  # wait for apt's own locks when something else holds them.
+  mkdir -p "$EDGE_RUN"
+  (
+    flock 8
+    if [ -z "$apt_updated" ]; then
+      apt-get -o DPkg::Lock::Timeout=600 update -qq
+    fi
+    log "apt-get install ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a \
+      apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  ) 8> "${EDGE_RUN}/apt.lock"
+  apt_updated=1
 }
 
 debian_mirror() {
