@@ -225,7 +225,7 @@ def _served_certificate(kubeconfig, namespace, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, CLOUDCORE_DOUBLE_NAMESPACE=namespace))
     try:
-        for _ in range(60):
+        for dummy in range(60):
             try:
                 pem = ssl.get_server_certificate(("127.0.0.1", port))
                 break

@@ -10,7 +10,9 @@
 # LANES in tests/conftest.py for how the integration tests are split).
 source "$(dirname "$0")/lib.sh"
 
-[ "$#" -ge 2 ] && [ $(( $# % 2 )) -eq 0 ] || die "usage: lanes.sh NAME 'COMMAND' [NAME 'COMMAND' ...]"
+if [ "$#" -lt 2 ] || [ $(( $# % 2 )) -ne 0 ]; then
+  die "usage: lanes.sh NAME 'COMMAND' [NAME 'COMMAND' ...]"
+fi
 dir="${EDGE_RUN}/lanes"
 mkdir -p "$dir"
 names=()

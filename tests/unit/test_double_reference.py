@@ -102,7 +102,7 @@ def test_the_node_reports_the_real_kubelet_version(version, tmp_path):
     """The cloudcore double writes the Node status an edgecore of `version` would post."""
     ref = reference(version)["edgecore"]
     assert "node_kubelet_version" in ref, "read it off a Node the real edgecore %s registered" % version
-    cloudcore, _ = double("cloudcore", version, tmp_path)
+    cloudcore, dummy = double("cloudcore", version, tmp_path)
     assert cloudcore.kubelet_version(version) == ref["node_kubelet_version"]
 
 
@@ -123,8 +123,8 @@ def test_every_modelled_keadm_command_has_the_real_flags(version, tmp_path):
     exactly the flags of the real one: names, types, shorthands and defaults."""
     parse_help = _parse_help()
     ref = reference(version)["keadm"]
-    _, path = double("keadm", version, tmp_path)
-    top, _ = parse_help(subprocess.run([sys.executable, str(path), "--help"], stdout=subprocess.PIPE, text=True,
+    dummy, path = double("keadm", version, tmp_path)
+    top, dummy = parse_help(subprocess.run([sys.executable, str(path), "--help"], stdout=subprocess.PIPE, text=True,
                                        check=True, timeout=60).stdout)
     assert set(top) <= set(ref["commands"]), "commands the real keadm %s lacks: %s" % (
         version, sorted(set(top) - set(ref["commands"])))

@@ -37,7 +37,7 @@ def test_the_lanes_together_are_the_whole_suite(by_lane):
 
 
 def test_no_test_is_in_two_lanes(by_lane):
-    _, lanes = by_lane
+    lanes = by_lane[1]
     seen = {}
     for lane, ids in lanes.items():
         for node in ids:
@@ -46,7 +46,7 @@ def test_no_test_is_in_two_lanes(by_lane):
 
 
 def test_the_kube_apiserver_restart_runs_alone(by_lane):
-    _, lanes = by_lane
+    lanes = by_lane[1]
     assert [n.rsplit("::", 1)[1] for n in lanes["alone"]] == [
         "test_real_apiserver_restarted_mid_play_then_rerun_converges"]
 
@@ -57,11 +57,11 @@ def test_the_kube_apiserver_restart_runs_alone(by_lane):
     ("tests/integration/test_bootstrap_token.py", "api"),  # no lane marker: the default
 ])
 def test_a_file_runs_in_its_lane(by_lane, path, lane):
-    _, lanes = by_lane
+    lanes = by_lane[1]
     assert any(n.startswith(path + "::") for n in lanes[lane])
     assert not any(n.startswith(path + "::") for other, ids in lanes.items() if other != lane for n in ids)
 
 
 def test_an_unknown_lane_is_refused():
-    rc, _, out = collect("--lane", "fast")
+    rc, dummy, out = collect("--lane", "fast")
     assert rc == 4 and "invalid choice: 'fast'" in out, out[-2000:]

@@ -84,7 +84,7 @@ def parse_help(text, skip_sections=("Global Flags",)):
 def keadm_tree(keadm, version):
     rc, out, err = run([keadm, "--help"])
     assert rc == 0, "keadm --help failed: %s" % err
-    top, _ = parse_help(out)
+    top = parse_help(out)[0]
     subcommands, todo = {}, [[c] for c in top if c != "help"]
     while todo:
         path = todo.pop(0)
@@ -97,8 +97,8 @@ def keadm_tree(keadm, version):
             entry["commands"] = [c for c in commands if c != "help"]
             todo += [path + [c] for c in entry["commands"]]
         subcommands[" ".join(path)] = entry
-    rc, _, _ = run([keadm, "join", "--definitely-not-a-flag"])
-    _, version_out, _ = run([keadm, "version"])
+    rc = run([keadm, "join", "--definitely-not-a-flag"])[0]
+    version_out = run([keadm, "version"])[1]
     return {"commands": top, "subcommands": subcommands, "unknown_flag_exit_code": rc,
             "version_output_has_gitversion": 'GitVersion:"%s"' % version in version_out}
 
@@ -107,7 +107,7 @@ def daemon(binary):
     """edgecore or cloudcore: its flags, and what it does with a missing configuration
     file, an unknown flag and --version (each run stops at the flag or config check)."""
     rc, out, err = run([binary, "--help"])
-    _, flags = parse_help(out + "\n" + err, skip_sections=())
+    flags = parse_help(out + "\n" + err, skip_sections=())[1]
     with tempfile.TemporaryDirectory() as tmp:
         missing = os.path.join(tmp, "missing.yaml")
         plain = run([binary, "--config", missing])
