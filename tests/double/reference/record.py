@@ -26,7 +26,7 @@ import tempfile
 FLAG = re.compile(r"^\s+(?:-(?P<short>\w), )?--(?P<name>[A-Za-z0-9_.-]+)(?: (?P<type>\S+))?(?:\s{2,}(?P<text>.*))?$")
 COMMAND = re.compile(r"^\s{2}(?P<name>[a-z][a-z0-9-]*)\s{2,}\S")
 SECTION = re.compile(r"^(?P<title>[A-Z][A-Za-z ]*):\s*$")
-DEFAULT = re.compile(r"\(default (?P<value>.*)\)\s*$")
+DEFAULT = re.compile(r'\(default (?P<value>"(?:[^"\\]|\\.)*"|[^)]*)\)')
 TIMEOUT = 20
 
 
