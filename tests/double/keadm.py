@@ -58,6 +58,38 @@ def minor():
     return version_tuple()[1]
 
 
+def broken_before(fixed):
+    """True when this version is older than the fix of its minor line (fixed: {minor: patch});
+    minors not in the table have the fix."""
+    dummy, mnr, patch = version_tuple()
+    return mnr in fixed and patch < fixed[mnr]
+
+
+# The pod sandbox keadm join runs on containerd (CRI) to copy edgecore out of the
+# installation-package image: it needs a CNI configuration until 1.13.5, 1.14.5 and
+# 1.15.2, and breaks with the systemd cgroup driver until 1.13.3 and 1.14.3 (the
+# edgenode role writes a bridge conflist and refuses systemd there).
+SANDBOX_NEEDS_CNI = {13: 5, 14: 5, 15: 2}
+SANDBOX_SYSTEMD_BROKEN = {13: 3, 14: 3}
+CNI_CONF_DIR = "/etc/cni/net.d"
+
+
+def join_sandbox_check(runtime, cgroupdriver):
+    """Fail like the real join's copy sandbox does on the affected versions (containerd only)."""
+    if runtime.kind == "docker":
+        return
+    if broken_before(SANDBOX_NEEDS_CNI):
+        confs = [f for f in (os.listdir(CNI_CONF_DIR) if os.path.isdir(CNI_CONF_DIR) else [])
+                 if f.endswith((".conf", ".conflist", ".json"))]
+        if not confs:
+            raise KeadmError("copy resources failed: rpc error: code = Unknown desc = failed to setup network for "
+                             "sandbox: cni plugin not initialized (no network config found in %s)" % CNI_CONF_DIR)
+    if cgroupdriver == "systemd" and broken_before(SANDBOX_SYSTEMD_BROKEN):
+        raise KeadmError("copy resources failed: rpc error: code = Unknown desc = failed to create containerd "
+                         "task: OCI runtime create failed: expected cgroupsPath to be of format "
+                         "\"slice:prefix:name\" for systemd cgroups")
+
+
 # --------------------------------------------------------------------------
 # flag tables: name -> (shorthand, kind, default). kind: string|bool|strings|stringArray
 _JOIN_BASE = {
@@ -729,6 +761,7 @@ def join(opts, step):
     step.printf("Pull Images")
     runtime.pull_images(images)
     step.printf("Copy resources from the image to the management directory")
+    join_sandbox_check(runtime, opts["cgroupdriver"])
     runtime.copy_edgecore(images[0], EDGECORE_BIN)
     if with_mqtt:
         step.printf("Start the default mqtt service")

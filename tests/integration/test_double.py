@@ -421,6 +421,16 @@ def test_join_registers_a_ready_node_and_reset_cleans_up(cloudcore_double, api_c
     _exec(name, "rm -rf /etc/kubeedge")
 
     _exec(name, "cd /root/art && for f in *.tar; do ctr -n k8s.io images import $f; done")
+    # like the real v1.13.1 on containerd: the copy sandbox fails without a CNI config, and with
+    # the systemd cgroup driver (the edgenode role writes a conflist and refuses systemd there)
+    _exec(name, "rm -rf /etc/cni/net.d")
+    r = _exec(name, join, check=False)
+    assert r.returncode == 1 and "failed to setup network for sandbox: cni plugin not initialized" in r.stderr, \
+        r.stderr
+    _exec(name, "rm -rf /etc/kubeedge && mkdir -p /etc/cni/net.d && echo '{}' > /etc/cni/net.d/10-test.conflist")
+    r = _exec(name, join + " --cgroupdriver=systemd", check=False)
+    assert r.returncode == 1 and "expected cgroupsPath to be of format" in r.stderr, r.stderr
+    _exec(name, "rm -rf /etc/kubeedge")
     started = time.time()
     r = _exec(name, join, check=False)
     assert r.returncode == 0, r.stdout + r.stderr

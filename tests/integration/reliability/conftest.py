@@ -274,9 +274,6 @@ class EdgeHosts:
             new.append(host)
         for host in new:
             wait_systemd(host)
-            # Workaround (reported): the edgenode role writes its CNI conflist into
-            # /etc/cni/net.d without creating the directory, which a fresh host lacks.
-            host.sh("mkdir -p /etc/cni/net.d")
         return new
 
     def cleanup(self):
