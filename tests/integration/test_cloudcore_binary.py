@@ -281,3 +281,41 @@ def test_a_crd_another_install_owns_gets_no_label_of_ours(run_playbook, playbook
         assert again.rc == 0 and changed(again, cloud_host) == 0, failures(again)
     finally:
         ext.patch_custom_resource_definition(foreign, {"metadata": {"labels": {label: "edge.cluster"}}})
+
+
+def test_reset_uninstalls_the_binary_cloudcore_its_crds_and_a_namespace(run_playbook, cloud_host, api_client):
+    """Last in this file: the reset role's cloud side removes what the binary method installed (service,
+    files, the CRDs with our label, not others) and the namespace it is asked to delete; a second run
+    changes nothing."""
+    from kubernetes import client
+    host = cloud_host
+    ext, core = client.ApiextensionsV1Api(api_client), client.CoreV1Api(api_client)
+    label = "app.kubernetes.io/managed-by=edge.cluster"
+    ours = [c.metadata.name for c in ext.list_custom_resource_definition(label_selector=label).items]
+    assert ours, "the binary method labels the CRDs it applies"
+    foreign = "rules.rules.kubeedge.io"
+    ext.patch_custom_resource_definition(foreign, {"metadata": {"labels": {"app.kubernetes.io/managed-by": None}}})
+    ns = "t-reset-cloud-%s" % os.urandom(3).hex()
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    extra = dict(reset_cloud_confirm=False, reset_cloudcore_uninstall=True, reset_cloudcore_method="binary",
+                 reset_delete_namespace=True, reset_cloudcore_namespace=ns, reset_kubeconfig="/root/.kube/config")
+    playbook = Path(__file__).parent / "playbooks" / "reset_cloud_host.yml"
+    env = {"ANSIBLE_TRANSPORT": "community.docker.docker"}
+    try:
+        res = run_playbook(playbook, inventory="%s," % host.name, extra_vars=extra, env=env)
+        assert res.rc == 0, failures(res)
+        assert host.sh("systemctl is-active cloudcore", check=False).stdout.strip() != "active"
+        left = host.sh("ls -d /etc/systemd/system/cloudcore.service /usr/local/bin/cloudcore /etc/kubeedge "
+                       "/var/lib/kubeedge 2>/dev/null", check=False).stdout.split()
+        assert left == [], left
+        assert host.sh("pgrep -x cloudcore", check=False).returncode != 0
+        assert [c.metadata.name for c in ext.list_custom_resource_definition(label_selector=label).items] == []
+        assert ext.read_custom_resource_definition(foreign).metadata.name == foreign  # not ours: kept
+        with pytest.raises(client.ApiException) as gone:
+            core.read_namespace(ns)
+        assert gone.value.status == 404
+        again = run_playbook(playbook, inventory="%s," % host.name, extra_vars=extra, env=env)
+        assert again.rc == 0 and changed(again, host) == 0, failures(again)
+    finally:
+        ext.patch_custom_resource_definition(foreign, {"metadata": {"labels": {"app.kubernetes.io/managed-by":
+                                                                               "edge.cluster"}}})
