@@ -154,10 +154,34 @@ def _key_material(*paths):
     return needles
 
 
+def _cloudcore_server_secret(ips, dns=()):
+    """Secret cloudcoresecret's data as a CloudCore that advertised ``ips`` (and ``dns``) leaves it:
+    a self-signed EC certificate (DER, key in SEC1 DER) naming them."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KubeEdge")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    sans = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips] + [x509.DNSName(d) for d in dns]
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False).sign(key, hashes.SHA256()))
+    return {"cloudcoredata": cert.public_bytes(serialization.Encoding.DER),
+            "cloudcorekeydata": key.private_bytes(serialization.Encoding.DER,
+                                                  serialization.PrivateFormat.TraditionalOpenSSL,
+                                                  serialization.NoEncryption())}
+
+
 @pytest.fixture(scope="session")
 def supplied_tls():
-    """make(directory, address) -> cloudcore_tls_*_src variables; key_material(*paths) -> needles."""
-    return types.SimpleNamespace(make=_supplied_tls, key_material=_key_material)
+    """make(directory, address) -> cloudcore_tls_*_src variables; key_material(*paths) -> needles;
+    server_secret(ips, dns=()) -> the data of a Secret cloudcoresecret naming those addresses."""
+    return types.SimpleNamespace(make=_supplied_tls, key_material=_key_material, server_secret=_cloudcore_server_secret)
 
 
 class AnsibleResult:

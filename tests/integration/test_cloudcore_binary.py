@@ -6,7 +6,6 @@ cluster CA, cloudStream settings, DNAT of the negotiated tunnel port) and the
 check of the server certificate Secret against the advertise address."""
 
 import base64
-import datetime
 import ipaddress
 import json
 import os
@@ -151,33 +150,20 @@ def test_quic_opens_udp_in_ufw(run_playbook, playbook, cloud_host, artifacts):
     assert again.rc == 0 and changed(again, host) == 0, again
 
 
-def foreign_server_secret(api_client, ip):
+def foreign_server_secret(api_client, supplied_tls, ip):
     """Replace kubeedge/cloudcoresecret with a certificate for another address (what a CloudCore that
     advertised `ip` before leaves behind)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
     from kubernetes import client
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KubeEdge")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    der = cert.public_bytes(serialization.Encoding.DER)
-    kder = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
-                             serialization.NoEncryption())
+    data = supplied_tls.server_secret([ip])
     client.CoreV1Api(api_client).patch_namespaced_secret("cloudcoresecret", "kubeedge", {"data": {
-        "cloudcoredata": base64.b64encode(der).decode(), "cloudcorekeydata": base64.b64encode(kder).decode()}})
+        k: base64.b64encode(v).decode() for k, v in data.items()}})
 
 
-def test_server_secret_without_the_advertise_address(run_playbook, playbook, cloud_host, artifacts, api_client):
+def test_server_secret_without_the_advertise_address(run_playbook, playbook, cloud_host, artifacts, api_client,
+                                                     supplied_tls):
     host = cloud_host
     ip = host_ip(host)
-    foreign_server_secret(api_client, "192.0.2.99")
+    foreign_server_secret(api_client, supplied_tls, "192.0.2.99")
     pid = main_pid(host)
     host.mark()
     refused = converge(run_playbook, playbook, host, artifacts, cloudcore_quic=True, cloudcore_server_cert_check="fail")

@@ -242,7 +242,8 @@ def _served_certificate(kubeconfig, namespace, tmp_path):
     return sorted(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
 
 
-def test_cloudcore_reuses_the_server_certificate_secret_like_the_real(kubeconfig, api_client, namespace, tmp_path):
+def test_cloudcore_reuses_the_server_certificate_secret_like_the_real(kubeconfig, api_client, namespace, tmp_path,
+                                                                      supplied_tls):
     """The real cloudhub serves the certificate of Secret cloudcoresecret when there is one, even
     for other addresses (so the cloudcore role must delete it to get a new one); without it, it
     signs one for its advertise addresses and saves it there."""
@@ -256,30 +257,8 @@ def test_cloudcore_reuses_the_server_certificate_secret_like_the_real(kubeconfig
     other = _secret(api_client, "cloudcoresecret", namespace)
     assert other["cloudcoredata"] != first["cloudcoredata"]  # signed anew: there was none
     core.patch_namespaced_secret("cloudcoresecret", namespace, {"data": {
-        k: base64.b64encode(v).decode() for k, v in _foreign_server_secret("192.0.2.99").items()}})
+        k: base64.b64encode(v).decode() for k, v in supplied_tls.server_secret(["192.0.2.99"]).items()}})
     assert _served_certificate(kubeconfig, namespace, tmp_path / "c") == ["192.0.2.99"]
-
-
-def _foreign_server_secret(ip):
-    """cloudcoresecret's data for a self-signed EC certificate naming only ip."""
-    import datetime
-    import ipaddress
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KubeEdge")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    return {"cloudcoredata": cert.public_bytes(serialization.Encoding.DER),
-            "cloudcorekeydata": key.private_bytes(serialization.Encoding.DER,
-                                                  serialization.PrivateFormat.TraditionalOpenSSL,
-                                                  serialization.NoEncryption())}
 
 
 def _edge_config(tmp_path, cloudcore, token, version="v1.13.1"):

@@ -7,17 +7,11 @@ module with the `ansible` CLI: what the cloudcore and edgenode roles decide on.
 """
 
 import base64
-import datetime
-import ipaddress
 import json
 import os
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from kubernetes import client
 
 MODULE = "edge.cluster.kubeedge_cloud_info"
@@ -30,28 +24,12 @@ def core(api_client):
     return client.CoreV1Api(api_client)
 
 
-def server_certificate(ips, dns):
-    """A DER certificate and key like CloudCore's, naming ips and dns."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KubeEdge")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-                                                       + [x509.DNSName(d) for d in dns]), critical=False)
-            .sign(key, hashes.SHA256()))
-    key_der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return cert.public_bytes(serialization.Encoding.DER), key_der
-
-
 def put_secret(core, namespace, name, data):
     core.create_namespaced_secret(namespace, client.V1Secret(
         metadata=client.V1ObjectMeta(name=name), data={k: base64.b64encode(v).decode() for k, v in data.items()}))
 
 
-def install_cloud_side(api_client, namespace, image="kubeedge/cloudcore:v1.13.1"):
+def install_cloud_side(api_client, supplied_tls, namespace, image="kubeedge/cloudcore:v1.13.1"):
     """The objects of keadm init's release (those the module reads); returns the Secrets' raw data."""
     core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
     labels = {"k8s-app": "kubeedge", "kubeedge": "cloudcore"}
@@ -63,11 +41,11 @@ def install_cloud_side(api_client, namespace, image="kubeedge/cloudcore:v1.13.1"
                                                       {"name": "cloudcore", "image": image}]}}}}))
     core.create_namespaced_config_map(namespace, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="cloudcore"), data={"cloudcore.yaml": CONFIG}))
-    cert, key = server_certificate(["192.0.2.10", "127.0.0.1"], ["cloudcore.example.org"])
-    put_secret(core, namespace, "cloudcoresecret", {"cloudcoredata": cert, "cloudcorekeydata": key})
+    server = supplied_tls.server_secret(["192.0.2.10", "127.0.0.1"], ["cloudcore.example.org"])
+    put_secret(core, namespace, "cloudcoresecret", server)
     token = b"%s.eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2ln" % (b"a" * 64)
     put_secret(core, namespace, "tokensecret", {"tokendata": token})
-    return [cert, key, token]
+    return [server["cloudcoredata"], server["cloudcorekeydata"], token]
 
 
 def test_an_empty_namespace_reads_as_absent(run_module, kubeconfig, namespace, api_client):
@@ -83,8 +61,9 @@ def test_an_empty_namespace_reads_as_absent(run_module, kubeconfig, namespace, a
     assert result["cluster_uid"] == client.CoreV1Api(api_client).read_namespace("kube-system").metadata.uid
 
 
-def test_reads_what_keadm_init_installed_and_never_its_secrets(run_module, kubeconfig, namespace, api_client):
-    secrets = install_cloud_side(api_client, namespace)
+def test_reads_what_keadm_init_installed_and_never_its_secrets(run_module, kubeconfig, namespace, api_client,
+                                                               supplied_tls):
+    secrets = install_cloud_side(api_client, supplied_tls, namespace)
     for check in (False, True):
         rc, result = run_module(MODULE, {"kubeconfig": kubeconfig, "namespace": namespace}, check=check)
         assert rc == 0, result
