@@ -44,6 +44,8 @@ def kubelet_version(kubeedge_version):
     """status.nodeInfo.kubeletVersion of an edgecore of kubeedge_version (e.g. v1.13.1)."""
     minor = int(kubeedge_version.lstrip("v").split(".")[1])
     return "%s-kubeedge-%s" % (KUBELET_VERSIONS[minor], kubeedge_version)
+
+
 TOKEN_SECRET, TOKEN_KEY = "tokensecret", "tokendata"
 CA_SECRET, CA_KEY, CA_KEY_KEY = "casecret", "cadata", "cakeydata"
 CC_SECRET, CC_KEY, CC_KEY_KEY = "cloudcoresecret", "cloudcoredata", "cloudcorekeydata"
