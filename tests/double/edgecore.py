@@ -451,10 +451,10 @@ def main(argv):
         i += 1
         name, eq, val = a.partition("=")
         if name == "--version":
-            # The real 1.13 and 1.14 edgecore accept --version (hidden), print nothing and go
-            # on to run (tests/double/reference/v1.13.1.json, v1.14.5.json); later versions
-            # are not recorded yet.
-            if VERSION.startswith(("v1.13.", "v1.14.")):
+            # The real 1.13 to 1.15 edgecore accept --version (hidden), print nothing and go
+            # on to run (tests/double/reference/v1.13.1.json ... v1.15.4.json); later
+            # versions are not recorded yet.
+            if VERSION.startswith(("v1.13.", "v1.14.", "v1.15.")):
                 continue
             print("KubeEdge %s" % VERSION)
             return 0
