@@ -8,6 +8,9 @@
 # lane's exit code and wall time are printed, then the end of each failed
 # lane's log. The tests of one lane must not disturb another lane's (see
 # LANES in tests/conftest.py for how the integration tests are split).
+#
+# EDGE_LANE_JOBS (default: all) caps how many lanes run at once; the others
+# start, in the order given, as running ones end. 1 runs them one by one.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$#" -lt 2 ] || [ $(( $# % 2 )) -ne 0 ]; then
@@ -15,11 +18,16 @@ if [ "$#" -lt 2 ] || [ $(( $# % 2 )) -ne 0 ]; then
 fi
 dir="${EDGE_RUN}/lanes"
 mkdir -p "$dir"
+jobs_max="${EDGE_LANE_JOBS:-$(( $# / 2 ))}"
+[[ "$jobs_max" =~ ^[1-9][0-9]*$ ]] || die "EDGE_LANE_JOBS must be a positive number, got '${jobs_max}'"
 names=()
 pids=()
 while [ "$#" -gt 0 ]; do
   name=$1 cmd=$2
   shift 2
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+    wait -n || true
+  done
   rm -f "${dir}/${name}.rc"
   log "lane ${name}: ${cmd}"
   (
