@@ -146,8 +146,7 @@ def test_quic_opens_udp_in_ufw(run_playbook, playbook, cloud_host, artifacts):
     status = host.sh("ufw status").stdout
     assert re.search(r"^10001/udp\s+ALLOW", status, re.M), status
     assert re.search(r"^10001/tcp\s+ALLOW", status, re.M), status
-    again = converge(run_playbook, playbook, host, artifacts, cloudcore_quic=True)
-    assert again.rc == 0 and changed(again, host) == 0, again
+    # That QUIC converges (a second run changes nothing) is the last step of the next test.
 
 
 def foreign_server_secret(api_client, supplied_tls, ip):
@@ -200,8 +199,7 @@ def test_other_version_refused_then_reinit(run_playbook, playbook, cloud_host, a
     assert host.sh("cat /etc/kubeedge/config/.edge-cluster-cloudcore-version").stdout.strip() == "v1.17.5"
     assert '"v1.17.5"' in host.sh("grep CLOUDCORE_DOUBLE_VERSION /usr/local/bin/cloudcore").stdout
     assert main_pid(host) != pid  # restarted with the new binary
-    again = converge(run_playbook, playbook, host, artifacts, version="v1.17.5", cloudcore_reinit=True)
-    assert again.rc == 0 and changed(again, host) == 0, again
+    # A second v1.17.5 run changing nothing: the CRD test below ends with it.
 
 
 def test_supplied_keys_never_reach_check_diff_or_verbose_output(run_playbook, playbook, cloud_host, artifacts,

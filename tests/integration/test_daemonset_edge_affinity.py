@@ -167,8 +167,11 @@ def test_discover_check_apply_idempotent_and_absent(run_module, kubeconfig, clus
     diffs = dict((d["before_header"], d) for d in result["diff"])
     assert diffs["DaemonSet %s/everywhere affinity" % ns]["before"] == {}
     assert diffs["DaemonSet %s/user-aff affinity" % ns]["before"] == USER_AFFINITY
+    # No patch sent: generation and spec unchanged (resourceVersion is not: the DaemonSet
+    # controller may still be writing status while the module runs).
     for name, obj in before.items():
-        assert cluster.read(name)["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"], name
+        now = cluster.read(name)
+        assert (now["metadata"]["generation"], now["spec"]) == (obj["metadata"]["generation"], obj["spec"]), name
 
     # apply
     rc, result = run_module(MODULE, args)
@@ -185,8 +188,9 @@ def test_discover_check_apply_idempotent_and_absent(run_module, kubeconfig, clus
         "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0]
     assert terms[1]["matchFields"] and ours in terms[1]["matchExpressions"]
     assert merged["podAntiAffinity"] == USER_AFFINITY["podAntiAffinity"]
-    assert cluster.read("cloud-only")["metadata"]["resourceVersion"] == \
-        before["cloud-only"]["metadata"]["resourceVersion"]
+    cloud_only = cluster.read("cloud-only")
+    assert (cloud_only["metadata"]["generation"], cloud_only["spec"]) == \
+        (before["cloud-only"]["metadata"]["generation"], before["cloud-only"]["spec"])
     statuses = dict((d["name"], d["status"]) for d in result["daemonsets"])
     assert statuses == {"everywhere": "changed", "user-aff": "changed"}
     assert sorted(result["edge_nodes"]) == sorted(edge_setup[1])
