@@ -247,13 +247,60 @@ def write_file(path, data, mode):
         f.write(data)
 
 
+def _plain(value):
+    """One scalar as the real edgecore's YAML writer puts it: quoted only where a plain
+    scalar would read back as something else."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if value == {}:
+        return "{}"
+    if value == []:
+        return "[]"
+    text = str(value)
+    if text == "" or text != text.strip() or _scalar(text) != text or ": " in text or " #" in text \
+            or text[0] in "-?:,[]{}#&*!|>'\"%@`":
+        return json.dumps(text)
+    return text
+
+
+def dump_yaml(data, indent=0):
+    """The lines of block YAML the real edgecore writes when it saves its configuration
+    (sigs.k8s.io/yaml): keys sorted, two spaces per level, sequence items at their
+    key's indentation, no comments."""
+    pad = " " * indent
+    lines = []
+    for key in sorted(data):
+        value = data[key]
+        head = "%s%s:" % (pad, _plain(key))
+        if isinstance(value, dict) and value:
+            lines.append(head)
+            lines.extend(dump_yaml(value, indent + 2))
+        elif isinstance(value, list) and value:
+            lines.append(head)
+            for item in value:
+                if isinstance(item, (dict, list)):
+                    raise YamlError("nested collections in sequences are not supported by the edgecore double")
+                lines.append("%s- %s" % (pad, _plain(item)))
+        else:
+            lines.append("%s %s" % (head, _plain(value)))
+    return lines
+
+
 def cleanup_token(config_file):
-    """Blank edgeHub.token in edgecore.yaml once the certificates are there (the real one does too)."""
-    text = open(config_file).read()
-    new, n = re.subn(r'(?m)^(\s+token:)[ \t]*\S.*$', r'\1 ""', text, count=1)
-    if n:
-        with open(config_file, "w") as f:
-            f.write(new)
+    """Once edgecore has its certificates it blanks edgeHub.token and writes its whole
+    configuration back (the real one marshals its config struct and rewrites the file, keeping
+    the file's mode): the file comes back in the writer's layout, comments gone."""
+    cfg = load_yaml(open(config_file).read()) or {}
+    hub = get(cfg, "modules.edgeHub")
+    if not isinstance(hub, dict) or not hub.get("token"):
+        return
+    hub["token"] = ""
+    with open(config_file, "w") as f:
+        f.write("\n".join(dump_yaml(cfg)) + "\n")
 
 
 def cert_ok(hub):
