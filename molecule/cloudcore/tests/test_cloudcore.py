@@ -1,5 +1,6 @@
 """Verify CloudCore on the cloud hosts: real state on the hosts and in the cluster."""
 
+import base64
 import ipaddress
 import json
 import os
@@ -7,6 +8,7 @@ import socket
 import ssl
 
 import pytest
+import testinfra
 import yaml
 from cryptography import x509
 from kubernetes import client, config
@@ -29,6 +31,20 @@ def advertise(host):
     return host.ansible("setup", "gather_subset=network")["ansible_facts"]["ansible_default_ipv4"]["address"]
 
 
+@pytest.fixture(scope="module")
+def addresses():
+    """Every cloud host's default address, in testinfra_hosts order."""
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    return [advertise(testinfra.get_host("ansible://%s" % name, ansible_inventory=inventory))
+            for name in testinfra_hosts]
+
+
+def advertised(host, addresses):
+    """What molecule.yml makes each host advertise: its own address first, then the peer's."""
+    own = advertise(host)
+    return [own] + [a for a in addresses if a != own]
+
+
 def test_token_secret_holds_a_valid_token(api):
     secret = client.CoreV1Api(api).read_namespaced_secret("tokensecret", "kubeedge")
     token = parse_token(decode_token_data(secret.data["tokendata"]))
@@ -44,12 +60,17 @@ def test_cloudhub_and_https_answer_on_the_advertise_address(host):
             pass
 
 
-def test_served_certificate_has_the_advertise_address_as_ip_san(host):
+def test_served_certificate_has_the_advertise_address_as_ip_san(host, addresses, api):
+    """Each CloudCore serves a certificate naming both addresses (the shared Secret cloudcoresecret
+    was rotated when it lacked one), signed by the shared CA of Secret casecret."""
     address = advertise(host)
     pem = ssl.get_server_certificate((address, 10002))
     cert = x509.load_pem_x509_certificate(pem.encode())
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert ipaddress.ip_address(address) in sans.get_values_for_type(x509.IPAddress)
+    assert sorted(sans.get_values_for_type(x509.IPAddress)) == sorted(map(ipaddress.ip_address, addresses))
+    ca = x509.load_der_x509_certificate(base64.b64decode(
+        client.CoreV1Api(api).read_namespaced_secret("casecret", "kubeedge").data["cadata"]))
+    cert.verify_directly_issued_by(ca)
 
 
 def test_cloudcore_process_holds_the_ports(host):
@@ -59,7 +80,7 @@ def test_cloudcore_process_holds_the_ports(host):
         assert lines and '"cloudcore"' in lines[0], (port, out)
 
 
-def test_keadm_method_deployment_and_configmap(host, api):
+def test_keadm_method_deployment_and_configmap(host, api, addresses):
     if method(host) != "keadm":
         pytest.skip("keadm method only")
     dep = client.AppsV1Api(api).read_namespaced_deployment("cloudcore", "kubeedge")
@@ -71,7 +92,7 @@ def test_keadm_method_deployment_and_configmap(host, api):
     assert cfg["modules"]["cloudStream"]["enable"] is True
     # kubectl logs/exec: the chart's iptables manager DNATs the tunnel ports (inside the cloudcore pod)
     assert cfg["modules"]["iptablesManager"] == {"enable": True, "mode": "internal"}
-    assert cfg["modules"]["cloudHub"]["advertiseAddress"] == [advertise(host)]
+    assert cfg["modules"]["cloudHub"]["advertiseAddress"] == advertised(host, addresses)
     client.CoreV1Api(api).read_namespaced_secret("sh.helm.release.v1.cloudcore.v1", "kubeedge")
     svc = client.CoreV1Api(api).read_namespaced_service("cloudcore", "kubeedge")
     assert sorted(p.port for p in svc.spec.ports) == [10000, 10001, 10002, 10003, 10004]
@@ -83,7 +104,7 @@ def test_keadm_method_installed_keadm_of_the_version(host):
     assert 'GitVersion:"v1.13.1"' in host.check_output("/usr/local/bin/keadm version")
 
 
-def test_binary_method_service_and_config(host):
+def test_binary_method_service_and_config(host, addresses):
     if method(host) != "binary":
         pytest.skip("binary method only")
     svc = host.service("cloudcore")
@@ -92,7 +113,7 @@ def test_binary_method_service_and_config(host):
     assert f.user == "root" and f.mode == 0o600
     cfg = yaml.safe_load(f.content_string)
     hub = cfg["modules"]["cloudHub"]
-    assert hub["advertiseAddress"] == [advertise(host)]
+    assert hub["advertiseAddress"] == advertised(host, addresses)
     assert hub["websocket"]["port"] == 10000 and hub["https"]["port"] == 10002
     assert hub["quic"]["port"] == 10001 and hub["nodeLimit"] == 1000
     assert cfg["modules"]["cloudStream"] == {
@@ -118,7 +139,7 @@ def test_binary_method_applied_the_crds(host, api):
         assert crd in names
 
 
-def test_binary_method_stream_certificate_and_dnat(host, api):
+def test_binary_method_stream_certificate_and_dnat(host, api, addresses):
     if method(host) != "binary":
         pytest.skip("binary method only")
     address = advertise(host)
@@ -127,7 +148,7 @@ def test_binary_method_stream_certificate_and_dnat(host, api):
     pem = host.file("/etc/kubeedge/certs/stream.crt").content_string
     cert = x509.load_pem_x509_certificate(pem.encode())
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert sorted(map(str, sans.get_values_for_type(x509.IPAddress))) == sorted(["127.0.0.1", address])
+    assert sorted(map(str, sans.get_values_for_type(x509.IPAddress))) == sorted(["127.0.0.1"] + addresses)
     assert host.file("/etc/kubeedge/certs/stream.key").mode == 0o600
     served = ssl.get_server_certificate((address, 10003))
     assert x509.load_pem_x509_certificate(served.encode()) == cert
