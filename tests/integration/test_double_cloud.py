@@ -11,6 +11,7 @@ kubeedge (used by other scenarios) is never touched.
 import base64
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -222,6 +223,53 @@ def test_v117_init_image_repository_and_reset_cloud(cloud, api_client, test_ns):
     reset = dexec(cloud, "keadm117 reset cloud --force --kube-config=/root/.kube/config", ns=test_ns)
     assert reset.returncode == 0, reset.stderr
     assert dexec(cloud, "pidof cloudcore").returncode != 0
+
+
+def _recap_changed(res, host):
+    recap = [line for line in res.stdout.splitlines() if line.startswith(host.name) and "changed=" in line][-1]
+    return int(re.search(r"changed=(\d+)", recap).group(1))
+
+
+@pytest.mark.parametrize("version,keadm", [("v1.13.1", "keadm"), ("v1.17.5", "keadm117")])
+def test_reset_role_uninstalls_a_keadm_cloudcore(cloud, api_client, test_ns, run_playbook, version, keadm):
+    """The reset role's cloud side with reset_cloudcore_method=keadm: without keadm it stops and changes
+    nothing; with it, `keadm reset` (v1.13) or `keadm reset cloud` (v1.17) stops CloudCore and removes its
+    namespace and /etc/kubeedge; a second run changes nothing. The double's namespace knob goes through a
+    wrapper, since the role runs keadm as it is."""
+    from kubernetes import client
+    core = client.CoreV1Api(api_client)
+    r = dexec(cloud, "%s init --advertise-address=%s --kube-config=/root/.kube/config" % (keadm, cloud.ip),
+              ns=test_ns)
+    assert r.returncode == 0, r.stderr
+    assert wait_port(cloud.ip, 10000)
+    wrapper = "/usr/local/bin/keadm-%s" % test_ns
+    cloud.sh("printf '#!/bin/sh\\nKEADM_DOUBLE_NAMESPACE=%s exec /usr/local/bin/%s \"$@\"\\n' > %s && chmod 755 %s"
+             % (test_ns, keadm, wrapper, wrapper))
+    playbook = Path(__file__).parent / "playbooks" / "reset_cloud_host.yml"
+    extra = dict(reset_cloud_confirm=False, reset_cloudcore_uninstall=True, reset_cloudcore_method="keadm",
+                 reset_keadm_bin=wrapper, reset_cloudcore_kubeconfig="/root/.kube/config",
+                 reset_kubeconfig="/root/.kube/config", reset_delete_namespace=True,
+                 reset_cloudcore_namespace=test_ns)
+    env = {"ANSIBLE_TRANSPORT": "community.docker.docker"}
+
+    missing = run_playbook(playbook, inventory="%s," % cloud.name, env=env,
+                           extra_vars=dict(extra, reset_keadm_bin="/usr/local/bin/no-keadm"))
+    assert missing.rc != 0
+    assert "needs keadm at /usr/local/bin/no-keadm" in re.sub(r"\s+", " ", missing.stdout), missing.stdout[-3000:]
+    assert core.read_namespace(test_ns).metadata.deletion_timestamp is None
+    assert dexec(cloud, "pidof cloudcore").returncode == 0
+
+    res = run_playbook(playbook, inventory="%s," % cloud.name, extra_vars=extra, env=env)
+    assert res.rc == 0, res.stdout[-3000:]
+    assert dexec(cloud, "systemctl is-active cloudcore-keadm").stdout.strip() != "active"
+    assert dexec(cloud, "pidof cloudcore").returncode != 0
+    assert dexec(cloud, "test -e /etc/kubeedge").returncode != 0
+    with pytest.raises(client.exceptions.ApiException) as gone:
+        core.read_namespace(test_ns)
+    assert gone.value.status == 404
+
+    again = run_playbook(playbook, inventory="%s," % cloud.name, extra_vars=extra, env=env)
+    assert again.rc == 0 and _recap_changed(again, cloud) == 0, again.stdout[-3000:]
 
 
 def test_cloudcore_double_reads_a_cloudcore_yaml(cloud, test_ns):

@@ -206,11 +206,17 @@ def test_addon_once_token_reused_check_mode_and_detach(cluster, api_client, core
         assert exists(core.read_namespaced_config_map, "edge-info", "edge-system")
     finally:
         core.delete_node(node)
-    result = converge(run_playbook, artifacts, purpose, superedge_test_entry="detach")
+    # The reset role's cloud side detaches through the same entry point (reset_superedge_detach).
+    by_reset = dict(superedge_test_entry="reset", reset_superedge_detach=True, reset_cloud_confirm=False,
+                    reset_kubeconfig=os.environ["KUBECONFIG"])
+    result = converge(run_playbook, artifacts, purpose, **by_reset)
     assert result.rc == 0, result.stdout[-3000:]
+    assert "Detach | Run edgeadm detach edge-apps" in result.stdout
     assert not exists(core.read_namespaced_config_map, "edge-info", "edge-system")
     assert apps.list_namespaced_deployment("edge-system").items == []
     assert tokens(core, purpose) == []
+    result = converge(run_playbook, artifacts, purpose, **by_reset)
+    assert result.rc == 0 and changed(result) == 0, result.stdout[-3000:]
 
 
 # ---------------------------------------------------------------------------
