@@ -272,8 +272,13 @@ def parse_flags(args, table):
     return values, pos, help_req, seen
 
 
-def usage_text(cmd, table):
-    lines = ["Usage:", "  keadm %s [flags]" % cmd, "", "Flags:"]
+def usage_text(cmd, table, commands=()):
+    """Help like cobra's: usage, the subcommands (name, description) when there are any, the flags."""
+    lines = ["Usage:", "  keadm %s [flags]" % cmd]
+    if commands:
+        lines += ["  keadm %s [command]" % cmd, "", "Available Commands:"]
+        lines += ["  %-11s %s" % (name, text) for name, text in commands]
+    lines += ["", "Flags:"]
     for name in sorted(table, key=str.lower):
         if name in deprecated_flags() or name == "v":
             continue
@@ -830,6 +835,9 @@ def current_umask():
 
 # --------------------------------------------------------------------------
 # reset
+RESET_COMMANDS = (("cloud", "Remove CloudCore from this cluster (double)"), ("edge", "Remove EdgeCore from this host (double)"))
+
+
 def cmd_reset(args):
     mnr = minor()
     sub = None
@@ -845,7 +853,9 @@ def cmd_reset(args):
     except FlagError as exc:
         fail(str(exc), usage_text(name, table))
     if help_req:
-        sys.stdout.write(usage_text(name, table))
+        # from 1.17 `reset` lists `reset cloud` and `reset edge` (and still resets by itself)
+        commands = RESET_COMMANDS if sub is None and mnr >= 17 else ()
+        sys.stdout.write(usage_text(name, table, commands))
         return 0
     if sub == "cloud":
         return reset_cloud(opts, sub)
@@ -1071,6 +1081,9 @@ def upgrade_unit(config_path):
     os.chmod(SERVICE_FILE, 0o777 & ~current_umask())
 
 
+UPGRADE_COMMANDS = (("cloud", "Upgrade CloudCore (not reproduced by the double)"), ("edge", "Upgrade EdgeCore on this host (double)"))
+
+
 def cmd_upgrade(args):
     mnr = minor()
     sub = None
@@ -1082,8 +1095,7 @@ def cmd_upgrade(args):
     if mnr >= 21 and sub is None:
         # the 1.21+ `upgrade` has no RunE: it prints its help
         sys.stdout.write("Upgrade components of the cloud or the edge\n\nUsage:\n  keadm upgrade [command]\n\n"
-                         "Available Commands:\n  cloud       Upgrade the cloud components\n"
-                         "  edge        Upgrade the edge node to the desired version.\n")
+                         "Available Commands:\n" + "".join("  %-11s %s\n" % c for c in UPGRADE_COMMANDS))
         return 0
     table = upgrade_flags()
     table.update(global_flags())
@@ -1093,7 +1105,9 @@ def cmd_upgrade(args):
     except FlagError as exc:
         fail(str(exc), usage_text(name, table))
     if help_req:
-        sys.stdout.write(usage_text(name, table))
+        # 1.16-1.20: `upgrade` itself upgrades the edge and also lists its subcommands
+        commands = UPGRADE_COMMANDS if sub is None and mnr >= 16 else ()
+        sys.stdout.write(usage_text(name, table, commands))
         return 0
     if mnr >= 21:
         return upgrade_v121(opts)

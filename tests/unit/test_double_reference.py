@@ -17,7 +17,7 @@ DOUBLE = REPO / "tests" / "double"
 REFERENCE = DOUBLE / "reference"
 RECORDED = sorted(p.stem for p in REFERENCE.glob("v*.json"))
 # The versions the doubles model (tests/integration/test_double.py VERSIONS) not yet recorded.
-UNRECORDED = ["v1.16.6", "v1.17.5", "v1.18.3", "v1.19.2", "v1.20.0", "v1.21.2", "v1.22.2",
+UNRECORDED = ["v1.18.3", "v1.19.2", "v1.20.0", "v1.21.2", "v1.22.2",
               "v1.23.1"]
 
 
@@ -58,9 +58,15 @@ def test_every_modelled_version_is_recorded_or_listed():
 def test_keadm_flag_tables_match_the_real_keadm(version, command, table, tmp_path):
     keadm, dummy = double("keadm", version, tmp_path)
     minor = int(version.split(".")[1])
-    real = {k: {f: v for f, v in e.items() if f != "deprecated"}
-            for k, e in reference(version)["keadm"]["subcommands"][command]["flags"].items()}
-    assert as_reference(getattr(keadm, table)(minor)) == real
+    ref = reference(version)["keadm"]["subcommands"][command]
+    real = {k: {f: v for f, v in e.items() if f != "deprecated"} for k, e in ref["flags"].items()}
+    ours = as_reference(getattr(keadm, table)(minor))
+    # Deprecated flags the real keadm hides from --help but still accepts (recorded by probing).
+    hidden = set(keadm.deprecated_flags(minor)) - set(real)
+    if "hidden_flags" in ref:
+        assert hidden & set(ours) == set(ref["hidden_flags"]) & set(ours), (hidden, ref["hidden_flags"])
+        assert set(ref["hidden_flags"]) <= set(ours), "hidden flags the double refuses: %s" % ref["hidden_flags"]
+    assert {k: v for k, v in ours.items() if k not in hidden} == real
 
 
 @pytest.mark.parametrize("version", RECORDED)
@@ -114,6 +120,7 @@ def _parse_help():
 
 
 # The keadm commands the double models (tests/double/README.md lists what it does not).
+# `upgrade cloud` is not (the double exits 2 and says so).
 MODELLED = ("join", "reset", "reset edge", "reset cloud", "init", "gettoken", "upgrade", "upgrade edge", "version")
 
 

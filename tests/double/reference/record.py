@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Record the reference facts of one KubeEdge version from its real binaries.
 
-    python3 tests/double/reference/record.py VERSION DIR [KUBELET_VERSION] > tests/double/reference/VERSION.json
+    python3 tests/double/reference/record.py VERSION DIR [KUBELET_VERSION [node|source]] > tests/double/reference/VERSION.json
 
 DIR holds the real ``keadm``, ``edgecore`` and ``cloudcore`` of VERSION (built
 from KubeEdge's source at that tag on your own machine: nothing of them is
@@ -11,8 +11,11 @@ file that does not exist (they exit before they touch anything). The output is
 facts, not text: command names, each flag's type, shorthand and default, which
 flags are deprecated, and exit codes. tests/unit/test_double_reference.py
 compares the doubles with these files. KUBELET_VERSION is read off a Node that
-the real edgecore of VERSION registered (status.nodeInfo.kubeletVersion); leave
-it out when none was joined.
+the real edgecore of VERSION registered (status.nodeInfo.kubeletVersion): say
+"node" after it (the default). Where no Node was joined, "source" records the
+value edged of that tag builds for its Node status (its supported Kubernetes
+version constant, "-kubeedge-", its own version), read in the tag's source;
+the file then says so. Leave both out to record no kubeletVersion.
 """
 
 import json
@@ -28,6 +31,10 @@ COMMAND = re.compile(r"^\s{2}(?P<name>[a-z][a-z0-9-]*)\s{2,}\S")
 SECTION = re.compile(r"^(?P<title>[A-Z][A-Za-z ]*):\s*$")
 DEFAULT = re.compile(r'\(default (?P<value>"(?:[^"\\]|\\.)*"|[^)]*)\)')
 TIMEOUT = 20
+# Flags an earlier keadm showed and a later one may still accept while hiding
+# them from --help (cobra's MarkDeprecated/MarkHidden): probed one by one.
+HIDDEN_CANDIDATES = {"join": {"with-mqtt": "bool", "runtimetype": "string"},
+                     "reset": {"runtimetype": "string"}}
 
 
 def run(args, env=None):
@@ -97,6 +104,16 @@ def keadm_tree(keadm, version):
             entry["commands"] = [c for c in commands if c != "help"]
             todo += [path + [c] for c in entry["commands"]]
         subcommands[" ".join(path)] = entry
+    for command, candidates in HIDDEN_CANDIDATES.items():
+        hidden = {}
+        for name, kind in candidates.items():
+            if name in subcommands.get(command, {}).get("flags", {}):
+                continue
+            rc, out, err = run([keadm, command, "--%s=%s" % (name, "false" if kind == "bool" else "x"), "--help"])
+            if rc == 0 and "unknown flag" not in err:
+                hidden[name] = {"type": kind, "deprecated": "deprecated" in err.lower()}
+        if command in subcommands:
+            subcommands[command]["hidden_flags"] = hidden
     rc = run([keadm, "join", "--definitely-not-a-flag"])[0]
     version_out = run([keadm, "version"])[1]
     return {"commands": top, "subcommands": subcommands, "unknown_flag_exit_code": rc,
@@ -129,9 +146,9 @@ def daemon(binary):
 
 
 def main(argv):
-    if len(argv) not in (3, 4):
+    if len(argv) not in (3, 4, 5) or (len(argv) == 5 and argv[4] not in ("node", "source")):
         sys.exit(__doc__)
-    version, directory, kubelet = (argv[1:] + ["-"])[:3]
+    version, directory, kubelet, how = (argv[1:] + ["-", "node"])[:4]
     facts = {"version": version,
              "recorded_from": "keadm, edgecore and cloudcore %s built from KubeEdge's source (tag %s), "
                               "read by tests/double/reference/record.py" % (version, version),
@@ -140,6 +157,7 @@ def main(argv):
         facts[name] = daemon(os.path.join(directory, name))
     if kubelet != "-":
         facts["edgecore"]["node_kubelet_version"] = kubelet
+        facts["edgecore"]["node_kubelet_version_read_from"] = how
     json.dump(facts, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
 
