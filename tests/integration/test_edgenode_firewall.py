@@ -50,3 +50,17 @@ def test_explicit_choice_reads_no_unit_state(run_playbook, ufw_host):
     assert "picked=ufw" in res.stdout
     assert "Read the states of firewalld and ufw" in res.stdout
     assert "skipping: [%s]" % ufw_host.name in res.stdout.split("Read the states of firewalld and ufw", 1)[1].split("TASK", 1)[0]
+
+
+def test_reset_closes_the_ports_the_inventory_gave_edgenode(run_playbook, ufw_host):
+    """reset reads edgenode_firewall_ports: a port the inventory added is closed too, SSH stays."""
+    ports = ["20006/tcp", "20007/udp"]
+    run(run_playbook, ufw_host, edgenode_firewall_ports=ports)
+    assert "20007/udp" in ufw_rules(ufw_host)
+    # the firewall reset's own detection would pick (tested with the whole role in Molecule reset)
+    res = run_playbook(Path(__file__).parent / "playbooks" / "reset_firewall.yml", inventory="%s," % ufw_host.name,
+                       extra_vars={"edgenode_firewall_ports": ports, "reset_active_firewall": "ufw"}, env=ENV)
+    assert res.rc == 0, res
+    rules = ufw_rules(ufw_host)
+    assert "20006/tcp" not in rules and "20007/udp" not in rules, rules
+    assert "22/tcp" in rules, rules

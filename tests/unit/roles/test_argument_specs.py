@@ -47,3 +47,26 @@ def test_defaults_and_specs_agree(role):
             literal = not (isinstance(opt.get("default"), str) and "{{" in opt["default"])
             if literal and "default" in opt and "default" in options[name]:
                 assert opt["default"] == options[name]["default"], (role, entry, name)
+
+
+# reset removes what edgenode wrote: each reset value follows edgenode's (inventory value
+# first, then a fallback that must be edgenode's default) or equals its role variable.
+RESET_FOLLOWS_EDGENODE = {"reset_firewall_ports": "edgenode_firewall_ports",
+                          "reset_sysctl_file": "edgenode_sysctl_file"}
+RESET_EQUALS_EDGENODE_VARS = {"reset_cni_conflist": "edgenode_cni_conflist", "reset_cni_bridge": "edgenode_cni_bridge"}
+
+
+@pytest.mark.parametrize("reset_name,edgenode_name", sorted(RESET_FOLLOWS_EDGENODE.items()))
+def test_reset_follows_the_edgenode_setting(reset_name, edgenode_name):
+    value = load(ROLES / "reset" / "defaults" / "main.yml")[reset_name]
+    fallback = load(ROLES / "edgenode" / "defaults" / "main.yml")[edgenode_name]
+    # "{{ edgenode_x | default(<fallback>) }}": the fallback, read as YAML, is edgenode's default
+    assert value.startswith("{{ %s | default(" % edgenode_name) and value.endswith(") }}"), value
+    inner = value[len("{{ %s | default(" % edgenode_name):-len(") }}")]
+    assert yaml.safe_load(inner) == fallback, (reset_name, inner, fallback)
+
+
+@pytest.mark.parametrize("reset_name,edgenode_name", sorted(RESET_EQUALS_EDGENODE_VARS.items()))
+def test_reset_removes_the_path_edgenode_writes(reset_name, edgenode_name):
+    assert load(ROLES / "reset" / "defaults" / "main.yml")[reset_name] == \
+        load(ROLES / "edgenode" / "vars" / "main.yml")[edgenode_name]
