@@ -72,6 +72,7 @@ def broken_before(fixed):
 SANDBOX_NEEDS_CNI = {13: 5, 14: 5, 15: 2}
 SANDBOX_SYSTEMD_BROKEN = {13: 3, 14: 3}
 CNI_CONF_DIR = "/etc/cni/net.d"
+NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def join_sandbox_check(runtime, cgroupdriver):
@@ -790,6 +791,11 @@ def join(opts, step):
         if mnr >= 16 and opts.get("hub-protocol") not in ("websocket", "quic"):
             raise KeadmError("create edge config file failed: unsupported hub of protocol: %s"
                              % opts.get("hub-protocol"))
+        # the real join validates the configuration before writing it: edged's node
+        # name must be a Kubernetes node name (a lowercase RFC 1123 subdomain)
+        if len(node_name) > 253 or not NODE_NAME.match(node_name):
+            raise KeadmError('create edge config file failed: HostnameOverride: Invalid value: "%s": not a '
+                             'lowercase RFC 1123 subdomain (keadm double)' % node_name)
         cfg = edgecore_config(opts, node_name)
         with open(CONFIG_FILE, "w") as f:
             f.write(to_yaml(cfg) + "\n")

@@ -410,6 +410,11 @@ def test_join_registers_a_ready_node_and_reset_cleans_up(cloudcore_double, api_c
     r = _exec(name, join + " --cgroupdriver=systemd", check=False)
     assert r.returncode == 1 and "expected cgroupsPath to be of format" in r.stderr, r.stderr
     _exec(name, "rm -rf /etc/kubeedge")
+    # the configuration is validated before it is written: a node name that is no Kubernetes name
+    r = _exec(name, join.replace("--edgenode-name=%s" % name, "--edgenode-name=Edge_1"), check=False)
+    assert r.returncode == 1 and 'HostnameOverride: Invalid value: "Edge_1"' in r.stderr, r.stderr
+    assert _exec(name, "test -e /etc/kubeedge/config/edgecore.yaml", check=False).returncode == 1
+    _exec(name, "rm -rf /etc/kubeedge")
     started = time.time()
     r = _exec(name, join, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
