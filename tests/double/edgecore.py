@@ -389,8 +389,13 @@ def run(config_file):
         open(data_source, "ab").close()
     except OSError as exc:
         fatal("dbm.go:0", "failed to init database %s: %s" % (data_source, exc))
-    # edged creates its root directory (pods, plugins) at start
-    os.makedirs(edged_root(cfg), exist_ok=True)
+    # edged (kubelet) creates its root directory and the directories under it at
+    # start, 0750 like the real v1.13.1 (tests/double/reference/v1.13.1.json)
+    root = edged_root(cfg)
+    for sub in ("", "pods", "plugins", "plugins_registry", "pod-resources"):
+        path = os.path.join(root, sub) if sub else root
+        os.makedirs(path, mode=0o750, exist_ok=True)
+        os.chmod(path, 0o750)
 
     if not cert_ok(hub):
         apply_certs(hub, node_name)

@@ -6,6 +6,7 @@ to what the real binaries do (flags, messages, files, Node registration).
 
 import base64
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -367,6 +368,13 @@ def edge_container(request):
     _docker("rm", "-f", "-v", name, check=False)
 
 
+def _recorder():
+    spec = importlib.util.spec_from_file_location("edge_reference_record", DOUBLE / "reference" / "record.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _exec(name, cmd, check=True, timeout=300):
     return _docker("exec", name, "sh", "-c", cmd, check=check, timeout=timeout)
 
@@ -434,13 +442,11 @@ def test_join_registers_a_ready_node_and_reset_cleans_up(cloudcore_double, api_c
     labels = node.metadata.labels
     assert labels["node-role.kubernetes.io/edge"] == "" and labels["env"] == "test" and labels["tier"] == "edge"
 
-    files = _exec(name, "stat -c '%n %a' /etc/kubeedge/ca/rootCA.crt /etc/kubeedge/certs/server.crt "
-                        "/etc/kubeedge/certs/server.key /etc/kubeedge/config/edgecore.yaml "
-                        "/etc/systemd/system/edgecore.service /usr/local/bin/edgecore").stdout.split("\n")
-    assert files[:6] == ["/etc/kubeedge/ca/rootCA.crt 644", "/etc/kubeedge/certs/server.crt 644",
-                         "/etc/kubeedge/certs/server.key 600", "/etc/kubeedge/config/edgecore.yaml 644",
-                         "/etc/systemd/system/edgecore.service 755", "/usr/local/bin/edgecore 755"]
-    assert _exec(name, "test -e /etc/kubeedge/bootstrap-edgecore.conf", check=False).returncode == 1
+    # the files, modes and directories the real keadm v1.13.1 join left (reference data)
+    recorder = _recorder()
+    reference = json.loads((DOUBLE / "reference" / "v1.13.1.json").read_text(encoding="utf-8"))["keadm"]
+    assert "join_leaves" in reference and "reset_leaves" in reference, "record them: record.py probe / files"
+    assert recorder.parse_probe(_exec(name, recorder.probe_script()).stdout) == reference["join_leaves"]
     unit = _exec(name, "cat /etc/systemd/system/edgecore.service").stdout
     # keadm v1.13.1's unit: no KillMode (process from v1.13.3 on)
     assert "ExecStart=/usr/local/bin/edgecore" in unit and "KillMode" not in unit, unit
@@ -455,13 +461,9 @@ def test_join_registers_a_ready_node_and_reset_cleans_up(cloudcore_double, api_c
 
     r = _exec(name, "keadm reset --force")
     assert "edgecore is stopped" in r.stdout
-    # like the real v1.13.1 (kubeadm CleanDir): the directories are emptied and
-    # kept, the unit is removed, edgecore stays
-    kept = ["/etc/kubeedge", "/var/lib/kubeedge", "/var/log/kubeedge", "/var/lib/edged"]
-    left = _exec(name, "find %s /etc/systemd/system/edgecore.service 2>/dev/null" % " ".join(kept),
-                 check=False).stdout
-    assert sorted(left.split()) == sorted(kept)
-    assert _exec(name, "test -x /usr/local/bin/edgecore", check=False).returncode == 0
+    # like the real v1.13.1 (reference data): which paths stay, with which modes, emptied or not
+    assert recorder.parse_probe(_exec(name, recorder.probe_script()).stdout) == reference["reset_leaves"]
+    kept = sorted(p for p, e in reference["reset_leaves"].items() if e and e.get("empty"))
     assert _exec(name, "pidof edgecore", check=False).returncode == 1
     r = _exec(name, "keadm reset --force")
     assert r.stdout == "None of KubeEdge components are running in this host, exit\n"

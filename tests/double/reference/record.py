@@ -2,6 +2,8 @@
 """Record the reference facts of one KubeEdge version from its real binaries.
 
     python3 tests/double/reference/record.py VERSION DIR [KUBELET_VERSION [node|source]] > tests/double/reference/VERSION.json
+    python3 tests/double/reference/record.py probe           # the shell probe to run on an edge host
+    python3 tests/double/reference/record.py files VERSION.json JOINED.txt RESET.txt
 
 DIR holds the real ``keadm``, ``edgecore`` and ``cloudcore`` of VERSION (built
 from KubeEdge's source at that tag on your own machine: nothing of them is
@@ -145,7 +147,57 @@ def daemon(binary):
     return facts
 
 
+# What a real `keadm join` leaves on an edge host, and what `keadm reset` then
+# leaves: each path's mode (octal), "absent", and for a directory whether it is
+# empty. `probe` prints the shell script; run it on the host right after a
+# by-hand join (on a host without /etc/kubeedge) and again after
+# `keadm reset --force`, then `files` merges both outputs into the version's file.
+FILES = ["/etc/kubeedge", "/etc/kubeedge/ca/rootCA.crt", "/etc/kubeedge/certs/server.crt",
+         "/etc/kubeedge/certs/server.key", "/etc/kubeedge/config/edgecore.yaml",
+         "/etc/kubeedge/bootstrap-edgecore.conf", "/etc/systemd/system/edgecore.service",
+         "/usr/local/bin/edgecore", "/var/lib/kubeedge", "/var/log/kubeedge", "/var/lib/edged"]
+
+
+def probe_script():
+    return ("for p in %s; do if [ -e \"$p\" ]; then e=''; [ -d \"$p\" ] && "
+            "{ [ -z \"$(ls -A \"$p\")\" ] && e=' empty' || e=' non-empty'; }; "
+            "echo \"$p $(stat -c %%a \"$p\")$e\"; else echo \"$p absent\"; fi; done" % " ".join(FILES))
+
+
+def parse_probe(text):
+    """{path: {"mode": "644"} | {"mode": "755", "empty": bool} | None (absent)} from the probe's output."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts or parts[0] not in FILES:
+            continue
+        if parts[1] == "absent":
+            out[parts[0]] = None
+            continue
+        entry = {"mode": parts[1]}
+        if len(parts) > 2:
+            entry["empty"] = parts[2] == "empty"
+        out[parts[0]] = entry
+    missing = sorted(set(FILES) - set(out))
+    assert not missing, "the probe output lacks %s" % missing
+    return out
+
+
 def main(argv):
+    if argv[1:2] == ["probe"]:
+        print(probe_script())
+        return
+    if argv[1:2] == ["files"] and len(argv) == 5:
+        path = argv[2]
+        with open(path, encoding="utf-8") as f:
+            facts = json.load(f)
+        with open(argv[3], encoding="utf-8") as joined, open(argv[4], encoding="utf-8") as reset:
+            facts["keadm"]["join_leaves"] = parse_probe(joined.read())
+            facts["keadm"]["reset_leaves"] = parse_probe(reset.read())
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(facts, f, indent=1, sort_keys=True)
+            f.write("\n")
+        return
     if len(argv) not in (3, 4, 5) or (len(argv) == 5 and argv[4] not in ("node", "source")):
         sys.exit(__doc__)
     version, directory, kubelet, how = (argv[1:] + ["-", "node"])[:4]
