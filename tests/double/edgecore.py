@@ -352,6 +352,16 @@ def edged_root(cfg):
     return get(cfg, "modules.edged.rootDirectory") or "/var/lib/edged"
 
 
+def docker_cgroup_driver():
+    """Docker's cgroup driver (`docker info`), or None when docker cannot say."""
+    try:
+        out = subprocess.run(["docker", "info", "--format", "{{.CgroupDriver}}"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
 def run(config_file):
     set_process_name("edgecore")
     if not os.path.exists(config_file):
@@ -412,6 +422,14 @@ def run(config_file):
         sock, endpoint = "/var/run/docker.sock", "unix:///var/run/docker.sock"
     if not os.path.exists(sock):
         fatal("edged.go:0", 'Failed to create runtime service: connect to %s: no such file or directory' % endpoint)
+    cgroup_driver = kubelet.get("cgroupDriver") or edged.get("cgroupDriver") or "cgroupfs"
+    if edged.get("containerRuntime") == "docker":
+        # The embedded dockershim's kubelet (v1.13) compares its cgroup driver with
+        # Docker's and stops at start when they differ.
+        docker = docker_cgroup_driver()
+        if docker and docker != cgroup_driver:
+            fatal("server.go:0", 'failed to run Kubelet: misconfiguration: kubelet cgroup driver: "%s" is different '
+                  'from docker cgroup driver: "%s"' % (cgroup_driver, docker))
 
     host, port = server.rsplit(":", 1)
     labels = {str(k): "" if v is None else str(v) for k, v in (edged.get("nodeLabels") or {}).items()}
@@ -422,7 +440,7 @@ def run(config_file):
         "address": local_ip(host, port),
         "hostname": socket.gethostname(),
         "runtimeEndpoint": endpoint,
-        "cgroupDriver": kubelet.get("cgroupDriver") or edged.get("cgroupDriver") or "cgroupfs",
+        "cgroupDriver": cgroup_driver,
     }
     ctx = ssl.create_default_context(cafile=hub["tlsCaFile"])
     ctx.check_hostname = False

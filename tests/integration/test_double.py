@@ -288,6 +288,23 @@ def test_edgecore_token_validation_messages(cloudcore_double, tmp_path_factory, 
     assert not (tmp_path / "certs").exists()
 
 
+def test_edgecore_with_dockershim_needs_docker_s_cgroup_driver(cloudcore_double, tmp_path_factory, tmp_path):
+    """Like v1.13's embedded dockershim kubelet: edgecore stops at start when its cgroup driver differs
+    from the one this machine's real Docker Engine reports (the edgenode role sets Docker's to match)."""
+    docker = subprocess.run(["docker", "info", "--format", "{{.CgroupDriver}}"], stdout=subprocess.PIPE, text=True,
+                            check=True).stdout.strip()
+    other = "systemd" if docker == "cgroupfs" else "cgroupfs"
+    edgecore = packaged(tmp_path_factory, "edgecore", "v1.13.1")
+    token = Path(cloudcore_double["CLOUDCORE_TOKEN_FILE"]).read_text().strip()
+    cfg = _edge_config(tmp_path, cloudcore_double, token)
+    cfg.write_text(cfg.read_text() + "    containerRuntime: docker\n    cgroupDriver: %s\n    rootDirectory: %s\n"
+                   "database:\n  dataSource: %s\n" % (other, tmp_path / "edged", tmp_path / "edgecore.db"))
+    r = run([sys.executable, edgecore, "--config", cfg], timeout=60)
+    assert r.returncode == 1
+    assert 'misconfiguration: kubelet cgroup driver: "%s" is different from docker cgroup driver: "%s"' \
+        % (other, docker) in r.stderr, r.stderr
+
+
 def test_edgecore_bad_config_exits_non_zero(tmp_path_factory, tmp_path):
     edgecore = packaged(tmp_path_factory, "edgecore", "v1.13.1")
     r = run([sys.executable, edgecore, "--config", tmp_path / "missing.yaml"])
