@@ -193,6 +193,11 @@ class AnsibleResult:
     def __repr__(self):
         return "AnsibleResult(rc=%s)\n%s\n%s" % (self.rc, self.stdout[-4000:], self.stderr[-2000:])
 
+    def changed_on(self, host):
+        """The changed= count of ``host`` in the last PLAY RECAP."""
+        recap = [line for line in self.stdout.splitlines() if line.startswith(host) and "changed=" in line][-1]
+        return int(re.search(r"changed=(\d+)", recap).group(1))
+
 
 def _run(cmd, env=None):
     full_env = dict(os.environ)

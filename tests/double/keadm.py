@@ -841,7 +841,8 @@ def current_umask():
 
 # --------------------------------------------------------------------------
 # reset
-RESET_COMMANDS = (("cloud", "Remove CloudCore from this cluster (double)"), ("edge", "Remove EdgeCore from this host (double)"))
+RESET_COMMANDS = (("cloud", "Remove CloudCore from this cluster (double)"),
+                  ("edge", "Remove EdgeCore from this host (double)"))
 
 
 def cmd_reset(args):
@@ -1087,7 +1088,8 @@ def upgrade_unit(config_path):
     os.chmod(SERVICE_FILE, 0o777 & ~current_umask())
 
 
-UPGRADE_COMMANDS = (("cloud", "Upgrade CloudCore (not reproduced by the double)"), ("edge", "Upgrade EdgeCore on this host (double)"))
+UPGRADE_COMMANDS = (("cloud", "Upgrade CloudCore (not reproduced by the double)"),
+                    ("edge", "Upgrade EdgeCore on this host (double)"))
 
 
 def cmd_upgrade(args):

@@ -66,8 +66,7 @@ def failures(res):
 
 
 def changed(res, host):
-    recap = [line for line in res.stdout.splitlines() if line.startswith(host.name) and "changed=" in line][-1]
-    return int(re.search(r"changed=(\d+)", recap).group(1))
+    return res.changed_on(host.name)
 
 
 def main_pid(host):

@@ -225,11 +225,6 @@ def test_v117_init_image_repository_and_reset_cloud(cloud, api_client, test_ns):
     assert dexec(cloud, "pidof cloudcore").returncode != 0
 
 
-def _recap_changed(res, host):
-    recap = [line for line in res.stdout.splitlines() if line.startswith(host.name) and "changed=" in line][-1]
-    return int(re.search(r"changed=(\d+)", recap).group(1))
-
-
 @pytest.mark.parametrize("version,keadm", [("v1.13.1", "keadm"), ("v1.17.5", "keadm117")])
 def test_reset_role_uninstalls_a_keadm_cloudcore(cloud, api_client, test_ns, run_playbook, version, keadm):
     """The reset role's cloud side with reset_cloudcore_method=keadm: without keadm it stops and changes
@@ -269,7 +264,7 @@ def test_reset_role_uninstalls_a_keadm_cloudcore(cloud, api_client, test_ns, run
     assert gone.value.status == 404
 
     again = run_playbook(playbook, inventory="%s," % cloud.name, extra_vars=extra, env=env)
-    assert again.rc == 0 and _recap_changed(again, cloud) == 0, again.stdout[-3000:]
+    assert again.rc == 0 and again.changed_on(cloud.name) == 0, again.stdout[-3000:]
 
 
 def test_cloudcore_double_reads_a_cloudcore_yaml(cloud, test_ns):
