@@ -10,6 +10,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.edge.cluster.plugins.module_utils import cloudcore_release as cr
 from ansible_collections.edge.cluster.plugins.module_utils import edge_host as eh
 from ansible_collections.edge.cluster.plugins.module_utils import firewall as fw
 from ansible_collections.edge.cluster.plugins.module_utils import ports as pt
@@ -104,6 +105,25 @@ def version_flags(table, version):
         raise AnsibleFilterError('version_flags: %s' % to_native(exc))
 
 
+def upgrade_problem(current, target, what='CloudCore'):
+    """Why ``what`` cannot go from ``current`` to ``target`` in one step, or ''; see plugins/filter/upgrade_problem.yml."""
+    try:
+        return vs.upgrade_problem(current, target, what)
+    except ValueError as exc:
+        raise AnsibleFilterError('upgrade_problem: %s' % to_native(exc))
+
+
+def edge_version_problem(release, cloudcore_address, edge_version):
+    """Why an edge node must not run ``edge_version`` with that CloudCore, or ''; see
+    plugins/filter/edge_version_problem.yml."""
+    if not isinstance(release, dict):
+        raise AnsibleFilterError('edge_version_problem: the input must be the release of edge.cluster.kubeedge_cloud_info')
+    try:
+        return cr.edge_version_problem(release, cloudcore_address, edge_version)
+    except ValueError as exc:
+        raise AnsibleFilterError('edge_version_problem: %s' % to_native(exc))
+
+
 def systemctl_show(text, names):
     """Units' states from one ``systemctl show`` call; see plugins/filter/systemctl_show.yml."""
     try:
@@ -136,5 +156,7 @@ class FilterModule(object):
             'version_select': version_select,
             'version_flags': version_flags,
             'systemctl_show': systemctl_show,
+            'upgrade_problem': upgrade_problem,
+            'edge_version_problem': edge_version_problem,
             'ports_held_by_others': ports_held_by_others,
         }

@@ -46,3 +46,34 @@ def flags(table, version):
             continue
         argv.append('%s=%s' % (entry['flag'], value))
     return argv
+
+
+def upgrade_problem(current, target, what='CloudCore'):
+    """Why ``what`` cannot move from ``current`` to ``target`` in one step, or ``''`` when it can.
+
+    Same version: nothing to do (``''``). A downgrade is refused (KubeEdge documents no way back for
+    CloudCore's CRDs and Secrets, and edgecore's database is not migrated down). A jump over a minor
+    release is refused: the KubeEdge upgrade guide moves one minor at a time, and releases have changed
+    CRD versions in between (devices v1alpha2 -> v1beta1 in 1.15), which the skipped release would
+    have converted. Patch releases may be skipped. ``current`` empty or unknown: ``''`` (nothing runs
+    yet, an install and not an upgrade)."""
+    if current in (None, '', 'unknown'):
+        return ''
+    cur, tgt = parse(current), parse(target)
+    if cur == tgt:
+        return ''
+    if tgt < cur:
+        return ('%s runs %s and %s is older: a downgrade is not supported. Keep %s, or reset and install %s.'
+                % (what, current, target, current, target))
+    if tgt[0] != cur[0] or tgt[1] > cur[1] + 1:
+        step = 'v%d.%d' % (cur[0], cur[1] + 1)
+        return ('%s runs %s and %s skips a minor release: upgrade one minor at a time (first to the last %s.x, '
+                'then on).' % (what, current, target, step))
+    return ''
+
+
+def newer_than(version, reference):
+    """True when ``version`` is newer than ``reference``; False when either is empty or unknown."""
+    if version in (None, '', 'unknown') or reference in (None, '', 'unknown'):
+        return False
+    return parse(version) > parse(reference)

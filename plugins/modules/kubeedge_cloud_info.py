@@ -77,6 +77,15 @@ options:
       - Needs the C(list) verb on Nodes.
     type: bool
     default: false
+  release:
+    description:
+      - Whether to say which KubeEdge version CloudCore runs and at which addresses it is advertised
+        (RV(release)). They come from the Deployment C(keadm init) created and its ConfigMap, otherwise from the ConfigMap
+        C(edge-cluster-cloudcore) the edge.cluster cloudcore role writes for a CloudCore it runs as a systemd
+        service (binary method).
+      - An edge node must not run a newer KubeEdge than the CloudCore it joins.
+    type: bool
+    default: false
   cluster_uid:
     description:
       - Whether to read the UID of namespace C(kube-system) (RV(cluster_uid)), which names the cluster; it differs
@@ -280,6 +289,31 @@ other_nodes:
       description: The Node's labels.
       type: dict
       sample: {"node-role.kubernetes.io/control-plane": ""}
+release:
+  description:
+    - The KubeEdge release of CloudCore. Empty RV(release.version) when neither a keadm Deployment nor a record
+      of the binary method exists.
+  returned: when O(release=true)
+  type: dict
+  contains:
+    version:
+      description:
+        - The version CloudCore runs; with several CloudCore hosts of the binary method, the oldest of them.
+      type: str
+      sample: v1.13.1
+    advertise_addresses:
+      description: The addresses CloudCore is advertised at (C(cloudHub.advertiseAddress)).
+      type: list
+      elements: str
+      sample: ["192.0.2.10"]
+    source:
+      description: V(deployment) (keadm init), V(record) (binary method) or empty (unknown).
+      type: str
+      sample: deployment
+    hosts:
+      description: The binary method's CloudCore hosts and the version each runs.
+      type: dict
+      sample: {"cloud-1": "v1.13.1"}
 cluster_uid:
   description: The UID of namespace C(kube-system), an identity of the cluster.
   returned: when O(cluster_uid=true)
@@ -315,6 +349,11 @@ from ansible_collections.edge.cluster.plugins.module_utils.k8s_client import (
     api_error_message,
     auth_arg_spec,
     build_configuration,
+)
+from ansible_collections.edge.cluster.plugins.module_utils.cloudcore_release import (
+    RELEASE_RECORD_NAME,
+    release_from_keadm,
+    release_from_record,
 )
 from ansible_collections.edge.cluster.plugins.module_utils.kubeedge import (
     TOKEN_SECRET_KEY,
@@ -480,12 +519,22 @@ class CloudInfoReader(object):
         secret = self._get(self.core_api.read_namespaced_secret, 'Secret', TOKEN_SECRET_NAME)
         return dict(exists=secret is not None and TOKEN_SECRET_KEY in (secret.data or {}))
 
+    def release(self, deployment=None, config=None):
+        deployment = deployment if deployment is not None else self.deployment()
+        if deployment.get('exists'):
+            return release_from_keadm(deployment.get('version', ''),
+                                      config if config is not None else self.config())
+        record = self._get(self.core_api.read_namespaced_config_map, 'ConfigMap', RELEASE_RECORD_NAME)
+        return release_from_record((record.data or {}) if record is not None else None)
+
     def run(self):
         result = dict(changed=False)
         if self.params['version']:
             result['kubernetes'] = self.version()
         if self.params['cloudcore']:
             result.update(deployment=self.deployment(), config=self.config())
+        if self.params['release']:
+            result['release'] = self.release(result.get('deployment'), result.get('config'))
         if self.params['server_certificate']:
             result['server_certificate'] = self.server_certificate()
         if self.params['token_secret']:
@@ -511,6 +560,7 @@ def argument_spec():
         edge_node_label=dict(type='str', default='node-role.kubernetes.io/edge'),
         other_nodes=dict(type='bool', default=False),
         cluster_uid=dict(type='bool', default=False),
+        release=dict(type='bool', default=False),
     )
 
 

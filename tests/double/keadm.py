@@ -1088,7 +1088,7 @@ def upgrade_unit(config_path):
     os.chmod(SERVICE_FILE, 0o777 & ~current_umask())
 
 
-UPGRADE_COMMANDS = (("cloud", "Upgrade CloudCore (not reproduced by the double)"),
+UPGRADE_COMMANDS = (("cloud", "Upgrade the cloud components"),
                     ("edge", "Upgrade EdgeCore on this host (double)"))
 
 
@@ -1098,8 +1098,7 @@ def cmd_upgrade(args):
     if args and args[0] in ("edge", "cloud") and mnr >= 16:
         sub, args = args[0], args[1:]
     if sub == "cloud":
-        sys.stderr.write("keadm double: `upgrade cloud` is not reproduced\n")
-        return 2
+        return cmd_upgrade_cloud(args)
     if mnr >= 21 and sub is None:
         # the 1.21+ `upgrade` has no RunE: it prints its help
         sys.stdout.write("Upgrade components of the cloud or the edge\n\nUsage:\n  keadm upgrade [command]\n\n"
@@ -1312,7 +1311,7 @@ def scalar(v):
 # shared kubeedge namespace (the real keadm always uses kubeedge).
 CLOUD_NS = os.environ.get("KEADM_DOUBLE_NAMESPACE", "kubeedge")
 RELEASE = "cloudcore"
-RELEASE_SECRET = "sh.helm.release.v1.cloudcore.v1"
+RELEASE_SECRET_PREFIX = "sh.helm.release.v1.cloudcore.v"
 CLOUDCORE_DOUBLE = os.environ.get("KEADM_DOUBLE_CLOUDCORE", "/usr/local/lib/keadm-double/cloudcore.py")
 CLOUD_STATE = "/var/lib/keadm-double/cloudcore"
 CLOUD_UNIT = "cloudcore-keadm"
@@ -1616,12 +1615,28 @@ def create_or_replace(api, client, kind, body):
         "ServiceAccount": (core.create_namespaced_service_account, core.replace_namespaced_service_account),
         "ConfigMap": (core.create_namespaced_config_map, core.replace_namespaced_config_map),
         "Secret": (core.create_namespaced_secret, core.replace_namespaced_secret),
-        "Service": (core.create_namespaced_service, None),
+        "Service": (core.create_namespaced_service, core.patch_namespaced_service),
         "Deployment": (apps.create_namespaced_deployment, apps.replace_namespaced_deployment),
         "ClusterRole": (rbac.create_cluster_role, rbac.replace_cluster_role),
         "ClusterRoleBinding": (rbac.create_cluster_role_binding, rbac.replace_cluster_role_binding),
     }
     create, replace = ops[kind]
+    if kind == "Service":
+        # helm upgrades a Service by patching it (its clusterIP and nodePorts stay allocated): a create
+        # would first fail validation on the taken nodePorts (422), not with AlreadyExists.
+        try:
+            current = core.read_namespaced_service(name, ns)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise KeadmError("failed to install release %s: %s %s: %s" % (RELEASE, kind, name, exc.reason))
+            current = None
+        if current is not None:
+            if (current.metadata.annotations or {}).get("meta.helm.sh/release-name") != RELEASE:
+                raise KeadmError("rendered manifests contain a resource that already exists. Unable to continue "
+                                 "with install: Service \"%s\" in namespace \"%s\" exists and cannot be imported "
+                                 "into the current release" % (name, ns))
+            replace(name, ns, body)
+            return
     try:
         if ns:
             create(ns, body)
@@ -1647,20 +1662,83 @@ def create_or_replace(api, client, kind, body):
             replace(name, body)
 
 
-def release_secret(values, version, objs):
+def release_secret(values, version, objs, revision=1):
     import gzip
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rel = {"name": RELEASE, "namespace": CLOUD_NS, "version": 1,
+    rel = {"name": RELEASE, "namespace": CLOUD_NS, "version": revision,
            "info": {"first_deployed": now, "last_deployed": now, "status": "deployed",
-                    "description": "Install complete"},
+                    "description": "Install complete" if revision == 1 else "Upgrade complete"},
            "chart": {"metadata": {"name": "cloudcore", "version": version.lstrip("v"),
                                   "appVersion": version.lstrip("v")}},
            "config": values, "manifest": "\n---\n".join(json.dumps(o) for _, o in objs)}
     data = b64(b64(gzip.compress(json.dumps(rel).encode())))
     return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-            "metadata": {"name": RELEASE_SECRET, "namespace": CLOUD_NS,
-                         "labels": {"name": RELEASE, "owner": "helm", "status": "deployed", "version": "1"}},
+            "metadata": {"name": RELEASE_SECRET_PREFIX + str(revision), "namespace": CLOUD_NS,
+                         "labels": {"name": RELEASE, "owner": "helm", "status": "deployed",
+                                    "version": str(revision)}},
             "data": {"release": data}}
+
+
+def release_revisions(core):
+    """{revision: Secret} of the cloudcore Helm release (helm's storage: one Secret per revision)."""
+    from kubernetes.client.rest import ApiException
+    try:
+        items = core.list_namespaced_secret(CLOUD_NS, label_selector="owner=helm,name=" + RELEASE).items
+    except ApiException as exc:
+        if exc.status == 404:
+            return {}
+        raise KeadmError("failed to list the releases of %s: %s" % (RELEASE, exc.reason))
+    return {int((s.metadata.labels or {}).get("version", "0")): s for s in items}
+
+
+def deploy_release(api, client, values, version, image, revisions):
+    """Install (no revision yet) or upgrade the release as helm would: render the chart's objects, apply
+    them, store a new revision and mark the previous one superseded. The chart's Secret `cloudcore` is a
+    pre-install hook in the real chart: an upgrade leaves it as it is."""
+    core = client.CoreV1Api(api)
+    objs = chart_objects(values, image)
+    upgrade = bool(revisions)
+    for kind, body in objs:
+        if upgrade and kind == "Secret":
+            continue
+        create_or_replace(api, client, kind, body)
+    revision = max(revisions) + 1 if revisions else 1
+    core.create_namespaced_secret(CLOUD_NS, release_secret(values, version, objs, revision))
+    for number, secret in revisions.items():
+        if (secret.metadata.labels or {}).get("status") == "deployed":
+            core.patch_namespaced_secret(secret.metadata.name, CLOUD_NS,
+                                         {"metadata": {"labels": {"status": "superseded"}}})
+    os.makedirs(CLOUD_STATE, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(CLOUD_STATE, "cloudcore.yaml"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(cloudcore_yaml(values))
+    return revision
+
+
+def print_chart_details(revision, title="CLOUDCORE"):
+    print("%s started" % title)
+    print("=========CHART DETAILS=======")
+    print("NAME: %s" % RELEASE)
+    print("LAST DEPLOYED: %s" % datetime.datetime.now().strftime("%a %b %e %H:%M:%S %Y"))
+    print("NAMESPACE: %s" % CLOUD_NS)
+    print("STATUS: deployed")
+    print("REVISION: %d" % revision)
+
+
+def chart_sets(opts):
+    sets = []
+    for i, addr in enumerate(a for a in opts["advertise-address"].split(",") if a):
+        sets.append("cloudCore.modules.cloudHub.advertiseAddress[%d]=%s" % (i, addr))
+    for item in opts["set"]:
+        sets.extend(split_set(item))
+    return sets
+
+
+def chart_image(values, opts):
+    repo = opts.get("image-repository") or ""
+    if repo:
+        return "%s/cloudcore:%s" % (repo.rstrip("/"), values["cloudCore"]["image"]["tag"])
+    return "%s:%s" % (values["cloudCore"]["image"]["repository"], values["cloudCore"]["image"]["tag"])
 
 
 def run_cloudcore_pod(kubeconfig, version):
@@ -1728,21 +1806,12 @@ def cmd_init(args):
             if pval not in ("internal", "external"):
                 raise KeadmError("can not handle profile %s" % profile)
             values["iptablesManager"]["mode"] = pval
-        sets = []
-        for i, addr in enumerate(a for a in opts["advertise-address"].split(",") if a):
-            sets.append("cloudCore.modules.cloudHub.advertiseAddress[%d]=%s" % (i, addr))
-        for item in opts["set"]:
-            sets.extend(split_set(item))
-        for item in sets:
+        for item in chart_sets(opts):
             apply_helm_set(values, item)
-        repo = opts.get("image-repository") or ""
-        image = "%s:%s" % (values["cloudCore"]["image"]["repository"], values["cloudCore"]["image"]["tag"])
-        if repo:
-            image = "%s/cloudcore:%s" % (repo.rstrip("/"), values["cloudCore"]["image"]["tag"])
-        objs = chart_objects(values, image)
+        image = chart_image(values, opts)
         if opts["dry-run"]:
             import yaml
-            for _, o in objs:
+            for _, o in chart_objects(values, image):
                 sys.stdout.write("---\n" + yaml.safe_dump(o, sort_keys=False))
             return 0
         from kubernetes.client.rest import ApiException
@@ -1757,29 +1826,86 @@ def cmd_init(args):
             if ns.status.phase == "Terminating":
                 raise KeadmError("failed to install release %s: create: namespaces \"%s\" is being terminated"
                                  % (RELEASE, CLOUD_NS))
-        try:
-            core.read_namespaced_secret(RELEASE_SECRET, CLOUD_NS)
-            raise KeadmError("cannot re-use a name that is still in use")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise KeadmError("failed to install release %s: %s" % (RELEASE, exc.reason))
-        for kind, body in objs:
-            create_or_replace(api, client, kind, body)
-        core.create_namespaced_secret(CLOUD_NS, release_secret(values, version, objs))
-        os.makedirs(CLOUD_STATE, mode=0o700, exist_ok=True)
-        fd = os.open(os.path.join(CLOUD_STATE, "cloudcore.yaml"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(cloudcore_yaml(values))
+        revisions = release_revisions(core)
+        # An existing release: up to 1.16 keadm init's installer runs a helm upgrade of it (seen with the
+        # real v1.14.5 over a v1.13.1 release: REVISION 2); from 1.17 init refuses and names `keadm upgrade`.
+        if revisions and mnr >= 17:
+            raise KeadmError("the cloudcore release already exists, and you can upgrade the cloudcore using the "
+                             "`keadm upgrade`")
+        revision = deploy_release(api, client, values, version, image, revisions)
     except KeadmError as exc:
         fail(str(exc))
     run_cloudcore_pod(opts["kube-config"], values["cloudCore"]["image"]["tag"])
-    print("CLOUDCORE started")
-    print("=========CHART DETAILS=======")
-    print("NAME: %s" % RELEASE)
-    print("LAST DEPLOYED: %s" % datetime.datetime.now().strftime("%a %b %e %H:%M:%S %Y"))
-    print("NAMESPACE: %s" % CLOUD_NS)
-    print("STATUS: deployed")
-    print("REVISION: 1")
+    print_chart_details(revision)
+    return 0
+
+
+def upgrade_cloud_flags():
+    flags = {
+        "advertise-address": ("", "string", ""),
+        "dry-run": ("d", "bool", False),
+        "external-helm-root": ("", "string", ""),
+        "force": ("", "bool", False),
+        "kube-config": ("", "string", DEFAULT_KUBECONFIG),
+        "kubeedge-version": ("", "string", ""),
+        "print-final-values": ("", "bool", False),
+        "profile": ("", "string", ""),
+        "reuse-values": ("", "bool", False),
+        "set": ("", "stringArray", []),
+        "values": ("", "stringArray", []),
+    }
+    if minor() >= 17:
+        flags["image-repository"] = ("", "string", "")
+    return flags
+
+
+def cmd_upgrade_cloud(args):
+    """`keadm upgrade cloud` (1.16+): helm upgrade of the existing cloudcore release to --kubeedge-version,
+    whose image tags it sets; the Secrets CloudCore made (CA, certificate, token) are not the chart's and stay."""
+    table = upgrade_cloud_flags()
+    table.update(global_flags())
+    try:
+        opts, _, help_req, _ = parse_flags(args, table)
+    except FlagError as exc:
+        fail(str(exc), usage_text("upgrade cloud", table))
+    if help_req:
+        sys.stdout.write(usage_text("upgrade cloud", table))
+        return 0
+    try:
+        version = opts["kubeedge-version"]
+        if not version:
+            # the real one asks kubeedge.io for the latest release: the double never goes online
+            raise KeadmError("failed to get version with err:keadm double: --kubeedge-version is required "
+                             "(the real keadm would look up the latest release online)")
+        api, client = kube(opts["kube-config"], "failed to verify k8s component installed, err: ")
+        k8s_version(api, client, "failed to verify k8s component installed, err: ")
+        print("Kubernetes version verification passed, KubeEdge upgradation will start...")
+        core = client.CoreV1Api(api)
+        revisions = release_revisions(core)
+        if not revisions:
+            raise KeadmError("the cloudcore release not found, and you can init the cloudcore using the `keadm init`")
+        values = chart_values(version)
+        for item in chart_sets(opts):
+            apply_helm_set(values, item)
+        image = chart_image(values, opts)
+        if opts["dry-run"]:
+            import yaml
+            for _, o in chart_objects(values, image):
+                sys.stdout.write("---\n" + yaml.safe_dump(o, sort_keys=False))
+            return 0
+        try:
+            previous = (core.read_namespaced_config_map("cloudcore", CLOUD_NS).data or {}).get("cloudcore.yaml", "")
+        except Exception:  # noqa: BLE001 - the real one fails here too, with its own words
+            raise KeadmError("failed to get cloudcore history config, err: configmaps \"cloudcore\" not found")
+        revision = deploy_release(api, client, values, version, image, revisions)
+    except KeadmError as exc:
+        fail(str(exc))
+    run_cloudcore_pod(opts["kube-config"], values["cloudCore"]["image"]["tag"])
+    print_chart_details(revision)
+    print("This is cloudcore configuration of the previous version.")
+    print("If you want to revert configuration items, please manually modify the configmap 'cloudcore' ")
+    print("and restart the cloudcore:")
+    sys.stdout.write(previous)
     return 0
 
 

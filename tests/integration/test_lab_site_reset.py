@@ -4,7 +4,8 @@ edge nodes (at -vvv, printing no token or kubeconfig credential), a second run
 changes nothing, reset.yml removes one edge node without residue; then the
 operator's "add nodes later" path: edge.yml --limit <that node> with CloudCore
 stopped fails loudly and changes nothing, and with CloudCore back joins it
-while the others are not restarted; a last site.yml changes nothing.
+while the others are not restarted; a last site.yml changes nothing. Then the
+upgrade to v1.14.5, CloudCore first (playbooks/upgrade.yml through lab.sh upgrade).
 
 Uses the lab's fixed container names (inventories/lab) and removes the lab at
 the end (`lab.sh down`)."""
@@ -149,3 +150,120 @@ def test_site_reset_site(lab, api_client, secret_needles):
     last = recap(out)
     assert {h: r[1] for h, r in last.items() if r[1]} == {}, out[-6000:]
     assert all(ready_nodes(api_client).get(e) for e in EDGES)
+
+
+def node_uids(api_client):
+    from kubernetes import client
+    return {n.metadata.name: n.metadata.uid for n in client.CoreV1Api(api_client).list_node().items
+            if n.metadata.name in EDGES}
+
+
+def kubeedge_versions(api_client):
+    from kubernetes import client
+    return {n.metadata.name: (n.status.node_info.kubelet_version or "").rsplit("-kubeedge-", 1)[-1]
+            for n in client.CoreV1Api(api_client).list_node().items if n.metadata.name in EDGES}
+
+
+def cloudcore_version(api_client):
+    """keadm's Deployment image tag (the doubles), or the binary method's record (real binaries)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    try:
+        dep = client.AppsV1Api(api_client).read_namespaced_deployment("cloudcore", "kubeedge")
+        return dep.spec.template.spec.containers[0].image.rsplit(":", 1)[1]
+    except ApiException as exc:
+        assert exc.status == 404, exc
+    record = client.CoreV1Api(api_client).read_namespaced_config_map("edge-cluster-cloudcore", "kubeedge")
+    return record.data["version.lab-cloud"]
+
+
+def cloud_secrets(api_client):
+    from kubernetes import client
+    core = client.CoreV1Api(api_client)
+    return {name: core.read_namespaced_secret(name, "kubeedge").metadata.uid
+            for name in ("tokensecret", "casecret", "cloudcoresecret")}
+
+
+class ReadyWatch:
+    """Polls the edge Nodes' Ready condition every second while a run goes on."""
+
+    def __init__(self, api_client):
+        import threading
+        self.api_client, self.seen, self.stop = api_client, [], threading.Event()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+
+    def poll(self):
+        while not self.stop.is_set():
+            try:
+                ready = ready_nodes(self.api_client)
+                self.seen.append({e: ready.get(e) for e in EDGES})
+            except Exception as exc:  # noqa: BLE001 - an API hiccup is recorded, not fatal
+                self.seen.append({"error": str(exc)[:200]})
+            self.stop.wait(1)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+    def not_ready(self):
+        return [s for s in self.seen if "error" in s or not all(s.values())]
+
+
+def test_upgrade_cloud_first(lab, api_client):
+    """playbooks/upgrade.yml (lab.sh upgrade) from v1.13.1 to v1.14.5: CloudCore first, then the edge
+    nodes, which stay Ready throughout with the same Node objects; the token and certificates stay;
+    a re-run changes nothing; an edge-only run before CloudCore, a skipped minor and a downgrade are
+    refused before anything changes."""
+    rc, out = run([str(LAB), "up"])
+    assert rc == 0, out[-6000:]
+    assert all(ready_nodes(api_client).get(e) for e in EDGES)
+    assert cloudcore_version(api_client) == "v1.13.1"
+    uids, secrets = node_uids(api_client), cloud_secrets(api_client)
+    assert set(uids) == set(EDGES)
+    play = ["ansible-playbook", "-i", "inventories/lab", "-e", "@.lab/lab-vars.yml", "playbooks/upgrade.yml"]
+
+    # 1. A skipped minor release: refused on the cloud host, nothing changed anywhere.
+    rc, out = run(play + ["-e", "lab_kubeedge_version=v1.15.4"])
+    assert rc != 0, out[-6000:]
+    assert "CloudCore runs v1.13.1 and v1.15.4 skips a minor release" in out, out[-6000:]
+    assert {h: r[1] for h, r in recap(out).items() if r[1]} == {}, out[-6000:]
+    assert cloudcore_version(api_client) == "v1.13.1"
+
+    # 2. The edge nodes alone (--limit edge) before CloudCore: refused, nothing changed.
+    rc, out = run([str(LAB), "upgrade", "v1.14.5", "--limit", "edge"])
+    assert rc != 0, out[-6000:]
+    assert "CloudCore at 172.29.213.10 runs KubeEdge v1.13.1, older than the v1.14.5" in out, out[-6000:]
+    assert {h: r[1] for h, r in recap(out).items() if r[1]} == {}, out[-6000:]
+    assert set(kubeedge_versions(api_client).values()) == {"v1.13.1"}
+
+    # 3. The upgrade: CloudCore, then every edge node; Ready throughout, same Nodes, same Secrets.
+    with ReadyWatch(api_client) as watch:
+        rc, out = run([str(LAB), "upgrade", "v1.14.5"])
+    assert rc == 0, out[-6000:]
+    assert out.index("Upgrade | CloudCore first") < out.index("Upgrade | Edge nodes")
+    assert cloudcore_version(api_client) == "v1.14.5"
+    assert kubeedge_versions(api_client) == {e: "v1.14.5" for e in EDGES}
+    assert all(ready_nodes(api_client).get(e) for e in EDGES)
+    assert node_uids(api_client) == uids
+    assert cloud_secrets(api_client) == secrets
+    assert len(watch.seen) > 10 and watch.not_ready() == [], watch.not_ready()[:5]
+    print("upgrade: %d Ready polls, none NotReady" % len(watch.seen))
+
+    # 4. Again: nothing changes.
+    rc, out = run([str(LAB), "upgrade", "v1.14.5"])
+    assert rc == 0, out[-6000:]
+    again = recap(out)
+    assert set(again) >= {"lab-cloud", *EDGES}
+    assert {h: r[1] for h, r in again.items() if r[1]} == {}, out[-6000:]
+
+    # 5. A downgrade: refused on the cloud host, nothing changed.
+    rc, out = run(play + ["-e", "lab_kubeedge_version=v1.13.1"])
+    assert rc != 0, out[-6000:]
+    assert "CloudCore runs v1.14.5 and v1.13.1 is older: a downgrade is not supported" in out, out[-6000:]
+    assert {h: r[1] for h, r in recap(out).items() if r[1]} == {}, out[-6000:]
+    assert cloudcore_version(api_client) == "v1.14.5"
+    assert node_uids(api_client) == uids

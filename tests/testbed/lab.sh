@@ -2,6 +2,7 @@
 # The local lab: the real control plane of the test bed plus one cloud host
 # and three edge hosts (systemd containers, inventories/lab), then the main job:
 #   lab.sh up [ansible-playbook args...]   build what is missing, run playbooks/site.yml
+#   lab.sh upgrade VERSION [args...]       run playbooks/upgrade.yml to that release (CloudCore first)
 #   lab.sh down                            remove the lab hosts, network, Nodes, CloudCore's Helm release and .lab/
 # KubeEdge binaries: KUBEEDGE_ARTIFACTS_DIR (a directory per version in the
 # release layout: keadm-<v>-linux-amd64.tar.gz, kubeedge-<v>-..., checksum_*.txt,
@@ -23,32 +24,38 @@ def walk(group):
 walk(yaml.safe_load(open(sys.argv[1]))["all"])' "${INV}/hosts.yml"; }
 
 artifacts() {
-  # Fill .lab/artifacts/<version> and write .lab/lab-vars.yml.
-  local dest="${LAB}/artifacts/${VERSION}" src
-  rm -rf "${LAB}/artifacts"; mkdir -p "${LAB}/artifacts"
+  # Fill .lab/artifacts/<version> (a fresh directory) and write .lab/lab-vars.yml.
+  rm -rf "${LAB}/artifacts"
+  lab_vars "$(release "$VERSION")" "${LAB}/artifacts/${VERSION}"
+}
+
+release() {
+  # release VERSION: copy that release into .lab/artifacts/VERSION; prints where it came from.
+  local v=$1 dest="${LAB}/artifacts/$1" src
+  rm -rf "$dest"; mkdir -p "${LAB}/artifacts"
   if [ -n "${KUBEEDGE_ARTIFACTS_DIR:-}" ]; then
-    src="${KUBEEDGE_ARTIFACTS_DIR%/}/${VERSION}"
+    src="${KUBEEDGE_ARTIFACTS_DIR%/}/${v}"
     [ -d "$src" ] || src="${KUBEEDGE_ARTIFACTS_DIR%/}"
-    [ -f "${src}/keadm-${VERSION}-linux-amd64.tar.gz" ] \
-      || die "KUBEEDGE_ARTIFACTS_DIR: no keadm-${VERSION}-linux-amd64.tar.gz in ${src}"
-    log "NOTICE: KubeEdge ${VERSION} from KUBEEDGE_ARTIFACTS_DIR (${src}); CloudCore runs as a systemd service (binary method)"
+    [ -f "${src}/keadm-${v}-linux-amd64.tar.gz" ] \
+      || die "KUBEEDGE_ARTIFACTS_DIR: no keadm-${v}-linux-amd64.tar.gz in ${src}"
+    log "NOTICE: KubeEdge ${v} from KUBEEDGE_ARTIFACTS_DIR (${src}); CloudCore runs as a systemd service (binary method)"
     cp -a "$src" "$dest"
-    lab_vars real "$dest"
+    echo real
   elif [ -n "$RELEASES" ]; then
-    log "NOTICE: KubeEdge ${VERSION} downloaded from KUBEEDGE_RELEASE_URL (${RELEASES}); images are pulled by the hosts"
+    log "NOTICE: KubeEdge ${v} downloaded from KUBEEDGE_RELEASE_URL (${RELEASES}); images are pulled by the hosts"
     mkdir -p "$dest"
     local t
     for t in keadm kubeedge; do
-      curl -fsSL -o "${dest}/${t}-${VERSION}-linux-amd64.tar.gz" "${RELEASES}/${VERSION}/${t}-${VERSION}-linux-amd64.tar.gz"
-      curl -fsSL -o "${dest}/checksum_${t}-${VERSION}-linux-amd64.tar.gz.txt" \
-        "${RELEASES}/${VERSION}/checksum_${t}-${VERSION}-linux-amd64.tar.gz.txt"
+      curl -fsSL -o "${dest}/${t}-${v}-linux-amd64.tar.gz" "${RELEASES}/${v}/${t}-${v}-linux-amd64.tar.gz"
+      curl -fsSL -o "${dest}/checksum_${t}-${v}-linux-amd64.tar.gz.txt" \
+        "${RELEASES}/${v}/checksum_${t}-${v}-linux-amd64.tar.gz.txt"
     done
-    lab_vars real "$dest"
+    echo real
   else
     log "NOTICE: no KUBEEDGE_ARTIFACTS_DIR or KUBEEDGE_RELEASE_URL: the lab uses the KubeEdge TEST DOUBLES of tests/double (not real KubeEdge)"
-    src="$("${REPO_ROOT}/tests/double/package.sh" "$VERSION" | tail -n1)/${VERSION}"
+    src="$("${REPO_ROOT}/tests/double/package.sh" "$v" | tail -n1)/${v}"
     cp -a "$src" "$dest"
-    lab_vars doubles "$dest"
+    echo doubles
   fi
 }
 
@@ -74,12 +81,17 @@ lab_vars() {
       echo "edgenode_cgroup_driver: cgroupfs"
     fi
     echo "lab_image_archives:"
-    local f img
-    for f in installation-package-${VERSION}.tar:docker.io/kubeedge/installation-package:${VERSION} \
+    local f img archive
+    # The lab's version is a variable (playbooks/upgrade.yml runs with another one):
+    # the installation-package archive and image follow it.
+    # shellcheck disable=SC2016  # Jinja, not shell
+    for f in 'installation-package-{{ lab_kubeedge_version }}.tar:docker.io/kubeedge/installation-package:{{ lab_kubeedge_version }}' \
              pause-3.6.tar:registry.k8s.io/pause:3.6 \
              eclipse-mosquitto-1.6.15.tar:docker.io/library/eclipse-mosquitto:1.6.15; do
       img=${f#*:}
-      [ -f "${dir}/${f%%:*}" ] && echo "  - {archive: ${f%%:*}, image: \"${img}\"}"
+      archive=${f%%:*}
+      [ -f "${dir}/${archive//\{\{ lab_kubeedge_version \}\}/${VERSION}}" ] \
+        && echo "  - {archive: \"${f%%:*}\", image: \"${img}\"}"
     done
     true
   } > "${LAB}/lab-vars.yml"
@@ -112,6 +124,19 @@ up() {
   log "make lab finished in $(( $(date +%s) - start )) s"
 }
 
+upgrade() {
+  # upgrade VERSION [ansible-playbook args]: playbooks/upgrade.yml on the running lab, CloudCore
+  # first, with that release from the same source as the lab's (doubles or real binaries).
+  local to=${1:?usage: lab.sh upgrade VERSION [ansible-playbook args]} source
+  shift
+  [ -f "${LAB}/lab-vars.yml" ] || die "no lab to upgrade: run lab.sh up first"
+  source=$(release "$to")
+  grep -qx "lab_artifacts_source: ${source}" "${LAB}/lab-vars.yml" \
+    || die "the lab runs binaries of another source than ${to}'s (${source}): bring it up again"
+  log "ansible-playbook -i inventories/lab playbooks/upgrade.yml -e lab_kubeedge_version=${to}"
+  ansible-playbook -i "$INV" -e "@${LAB}/lab-vars.yml" -e "lab_kubeedge_version=${to}" playbooks/upgrade.yml "$@"
+}
+
 nodes() {
   if command -v kubectl >/dev/null 2>&1 && kubectl --kubeconfig "${LAB}/kubeconfig" get nodes -o wide 2>/dev/null; then
     return 0
@@ -140,7 +165,8 @@ down() {
 
 case "${1:-up}" in
   up) shift || true; up "$@" ;;
+  upgrade) shift; upgrade "$@" ;;
   down) down ;;
   nodes) nodes ;;
-  *) die "usage: $0 up [ansible-playbook args] | down | nodes" ;;
+  *) die "usage: $0 up [ansible-playbook args] | upgrade VERSION [ansible-playbook args] | down | nodes" ;;
 esac

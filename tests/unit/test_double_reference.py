@@ -125,8 +125,8 @@ def _parse_help():
 
 
 # The keadm commands the double models (tests/double/README.md lists what it does not).
-# `upgrade cloud` is not (the double exits 2 and says so).
-MODELLED = ("join", "reset", "reset edge", "reset cloud", "init", "gettoken", "upgrade", "upgrade edge", "version")
+MODELLED = ("join", "reset", "reset edge", "reset cloud", "init", "gettoken", "upgrade", "upgrade edge",
+            "upgrade cloud", "version")
 
 
 @pytest.mark.parametrize("version", RECORDED)

@@ -12,7 +12,7 @@ def test_filters_are_registered():
     assert set(f.FilterModule().filters()) == {"reset_plan", "active_firewall", "superedge_edge_label",
                                                "non_edge_nodes", "redact", "cloud_host", "join_summary", "survey_or",
                                                "version_select", "version_flags", "systemctl_show",
-                                               "ports_held_by_others"}
+                                               "ports_held_by_others", "upgrade_problem", "edge_version_problem"}
 
 
 @pytest.mark.parametrize("version,label", [
@@ -137,3 +137,19 @@ def test_systemctl_show_filter_feeds_active_firewall():
     assert f.active_firewall(units, "auto") == "ufw"
     with pytest.raises(AnsibleFilterError, match="systemctl_show"):
         f.systemctl_show("Id=a\n", ["a", "b"])
+
+
+def test_upgrade_problem_filter():
+    assert f.upgrade_problem("v1.13.1", "v1.14.5") == ""
+    assert "downgrade" in f.upgrade_problem("v1.14.5", "v1.13.1")
+    assert f.upgrade_problem("v1.13.1", "v1.15.4", "edgecore").startswith("edgecore runs v1.13.1")
+    with pytest.raises(AnsibleFilterError, match="upgrade_problem: 'latest' is not a version"):
+        f.upgrade_problem("v1.13.1", "latest")
+
+
+def test_edge_version_problem_filter():
+    release = {"version": "v1.13.1", "advertise_addresses": ["192.0.2.10"]}
+    assert "older than the v1.14.5" in f.edge_version_problem(release, "192.0.2.10:10000", "v1.14.5")
+    assert f.edge_version_problem(release, "192.0.2.10:10000", "v1.13.1") == ""
+    with pytest.raises(AnsibleFilterError, match="must be the release"):
+        f.edge_version_problem("v1.13.1", "192.0.2.10", "v1.14.5")

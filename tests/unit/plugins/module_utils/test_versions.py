@@ -55,3 +55,43 @@ def test_flags_skip_empty_values_and_other_versions():
                                          "--runtimetype=remote", "--image-repository=0"]
     assert v.flags(table, "v1.15.1") == ["--cloudcore-ipport=10.0.0.1:10000", "--cgroupdriver=systemd",
                                          "--image-repository=0", "--kubeedge-version=v1.15.0"]
+
+
+@pytest.mark.parametrize("current,target", [
+    ("", "v1.14.5"), (None, "v1.14.5"), ("unknown", "v1.14.5"),   # nothing there: an install
+    ("v1.13.1", "v1.13.1"),                                         # same version
+    ("v1.13.1", "v1.13.9"), ("v1.13.1", "v1.14.0"), ("v1.13.1", "v1.14.5"),
+    ("v1.19.2", "v1.20.0"), ("v1.9.3", "v1.10.0"),                  # numeric order
+])
+def test_upgrade_problem_allows(current, target):
+    assert v.upgrade_problem(current, target) == ''
+
+
+def test_upgrade_problem_refuses_a_downgrade():
+    msg = v.upgrade_problem("v1.14.5", "v1.13.1")
+    assert "downgrade is not supported" in msg
+    assert "CloudCore runs v1.14.5" in msg
+    assert "downgrade" in v.upgrade_problem("v1.14.5", "v1.14.4", what="edgecore")
+    assert v.upgrade_problem("v1.14.5", "v1.14.4", what="edgecore").startswith("edgecore runs")
+
+
+@pytest.mark.parametrize("current,target,step", [
+    ("v1.13.1", "v1.15.4", "v1.14"), ("v1.9.0", "v1.11.0", "v1.10"), ("v1.23.1", "v2.0.0", "v1.24"),
+])
+def test_upgrade_problem_refuses_a_skipped_minor(current, target, step):
+    msg = v.upgrade_problem(current, target)
+    assert "skips a minor release" in msg
+    assert "last %s.x" % step in msg
+
+
+def test_upgrade_problem_rejects_a_non_version():
+    with pytest.raises(ValueError):
+        v.upgrade_problem("v1.13.1", "latest")
+
+
+@pytest.mark.parametrize("version,reference,newer", [
+    ("v1.14.5", "v1.13.1", True), ("v1.13.1", "v1.13.1", False), ("v1.13.1", "v1.14.5", False),
+    ("v1.10.0", "v1.9.9", True), ("v1.14.5", "", False), ("", "v1.13.1", False), ("v1.14.5", "unknown", False),
+])
+def test_newer_than(version, reference, newer):
+    assert v.newer_than(version, reference) is newer

@@ -35,7 +35,8 @@ from kubernetes.client.rest import ApiException
 from ansible_collections.edge.cluster.plugins.modules import kubeedge_cloud_info as mod
 
 PARAMS = dict(namespace="kubeedge", name="cloudcore", version=True, cloudcore=True, server_certificate=True, token_secret=True,
-              edge_nodes=False, edge_node_label="node-role.kubernetes.io/edge", other_nodes=False, cluster_uid=False)
+              edge_nodes=False, edge_node_label="node-role.kubernetes.io/edge", other_nodes=False, cluster_uid=False,
+              release=False)
 
 
 def make_cert(ips=("192.0.2.10",), dns=("cloudcore.example.org",)):
@@ -262,3 +263,31 @@ def test_node_list_forbidden_fails_at_stage_read():
     with pytest.raises(mod.CloudInfoError) as err:
         run(params=dict(edge_nodes=True), nodes=ApiException(status=403, reason="Forbidden"))
     assert err.value.stage == "read" and "node-role.kubernetes.io/edge" in str(err.value)
+
+
+def test_release_of_a_keadm_cloudcore_comes_from_its_deployment_without_more_reads():
+    objects = {("Deployment", "cloudcore"): deployment(image="kubeedge/cloudcore:v1.14.5"),
+               ("ConfigMap", "cloudcore"): V1ConfigMap(data={"cloudcore.yaml": "modules:\n  cloudHub:\n"
+                                                                               "    advertiseAddress: [192.0.2.10]\n"})}
+    result, calls = run(objects, params=dict(release=True))
+    assert result["release"] == dict(version="v1.14.5", advertise_addresses=["192.0.2.10"], source="deployment",
+                                     hosts={})
+    assert len(calls) == 5  # the Deployment and ConfigMap read once for both results
+
+
+def test_release_of_a_binary_cloudcore_comes_from_the_record():
+    record = V1ConfigMap(data={"version.cloud-1": "v1.14.5", "version.cloud-2": "v1.13.1",
+                               "advertise-addresses": "192.0.2.10,192.0.2.11"})
+    result, calls = run({("ConfigMap", "edge-cluster-cloudcore"): record},
+                        params=dict(release=True, cloudcore=False, version=False, server_certificate=False,
+                                    token_secret=False))
+    assert result["release"]["version"] == "v1.13.1"
+    assert result["release"]["source"] == "record"
+    assert result["release"]["advertise_addresses"] == ["192.0.2.10", "192.0.2.11"]
+    assert ("ConfigMap", "kubeedge", "edge-cluster-cloudcore") in calls
+
+
+def test_release_unknown_without_deployment_or_record():
+    result, _ = run(params=dict(release=True))
+    assert result["release"] == dict(version="", advertise_addresses=[], source="", hosts={})
+    assert "release" not in run()[0]
