@@ -13,6 +13,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.edge.cluster.plugins.module_utils import cloudcore_release as cr
 from ansible_collections.edge.cluster.plugins.module_utils import edge_host as eh
 from ansible_collections.edge.cluster.plugins.module_utils import firewall as fw
+from ansible_collections.edge.cluster.plugins.module_utils import node_metadata as nm
 from ansible_collections.edge.cluster.plugins.module_utils import ports as pt
 from ansible_collections.edge.cluster.plugins.module_utils import redact as rd
 from ansible_collections.edge.cluster.plugins.module_utils import reset_plan as rp
@@ -124,6 +125,16 @@ def edge_version_problem(release, cloudcore_address, edge_version):
         raise AnsibleFilterError('edge_version_problem: %s' % to_native(exc))
 
 
+def node_metadata_in_step(node, labels=None, taints=None):
+    """Whether the Node already carries the labels and taints asked for; see plugins/filter/node_metadata_in_step.yml."""
+    if isinstance(node, list):
+        node = node[0] if len(node) == 1 else None
+    try:
+        return nm.in_step(node, labels or {}, taints or [])
+    except nm.NodeMetadataError as exc:
+        raise AnsibleFilterError('node_metadata_in_step: %s' % to_native(exc))
+
+
 def systemctl_show(text, names):
     """Units' states from one ``systemctl show`` call; see plugins/filter/systemctl_show.yml."""
     try:
@@ -158,5 +169,6 @@ class FilterModule(object):
             'systemctl_show': systemctl_show,
             'upgrade_problem': upgrade_problem,
             'edge_version_problem': edge_version_problem,
+            'node_metadata_in_step': node_metadata_in_step,
             'ports_held_by_others': ports_held_by_others,
         }

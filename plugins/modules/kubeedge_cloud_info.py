@@ -275,6 +275,17 @@ edge_nodes:
       type: list
       elements: str
       sample: ["192.0.2.21"]
+    taints:
+      description: The Node's taints (C(key), C(effect), and C(value) when it has one).
+      type: list
+      elements: dict
+      sample: [{"key": "edge.example.org/dedicated", "value": "pos", "effect": "NoSchedule"}]
+    managed_metadata:
+      description:
+        - The labels (keys) and taints (C(key:effect)) M(edge.cluster.edge_node_metadata) recorded as its own on
+          the Node.
+      type: dict
+      sample: {"labels": ["topology.kubernetes.io/zone"], "taints": []}
 other_nodes:
   description: The Nodes without O(edge_node_label) (cloud nodes), sorted by name.
   returned: when O(other_nodes=true)
@@ -359,6 +370,7 @@ from ansible_collections.edge.cluster.plugins.module_utils.kubeedge import (
     TOKEN_SECRET_KEY,
     TOKEN_SECRET_NAME,
 )
+from ansible_collections.edge.cluster.plugins.module_utils.node_metadata import owned_of
 
 try:
     from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, VersionApi
@@ -435,9 +447,12 @@ def node_summary(node):
     conditions = (node.status.conditions if node.status is not None else None) or []
     addresses = (node.status.addresses if node.status is not None else None) or []
     internal = [a.address for a in addresses if a.type == 'InternalIP']
+    spec_taints = (node.spec.taints if node.spec is not None else None) or []
+    taints = [dict(dict(key=t.key, effect=t.effect), **({'value': t.value} if t.value else {})) for t in spec_taints]
     return dict(name=node.metadata.name, kubelet_version=kubelet, kubeedge_version=match.group(1) if match else '',
                 ready=any(c.type == 'Ready' and c.status == 'True' for c in conditions),
-                labels=dict(node.metadata.labels or {}), internal_ips=internal)
+                labels=dict(node.metadata.labels or {}), internal_ips=internal, taints=taints,
+                managed_metadata=owned_of(node.metadata.annotations))
 
 
 class CloudInfoReader(object):

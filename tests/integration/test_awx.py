@@ -64,7 +64,7 @@ def test_survey_questions_are_valid_and_used(survey):
 
 # Per-job decisions a survey asks for on purpose: the version an upgrade job goes
 # to, and whether a reset job also uninstalls CloudCore.
-SURVEY_OVERRIDES = {("upgrade.json", "edgenode_kubeedge_version"), ("reset.json", "reset_cloudcore_uninstall")}
+SURVEY_OVERRIDES = {("upgrade.json", "edge_cluster_upgrade_version"), ("reset.json", "reset_cloudcore_uninstall")}
 
 
 def inventory_variables():

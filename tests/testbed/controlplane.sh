@@ -31,6 +31,20 @@ ready() {
     "https://$(cat "${CP}/bind_ip" 2>/dev/null || echo 127.0.0.1):${API_PORT}/readyz" >/dev/null 2>&1
 }
 
+ready_while_alive() {
+  # Ready now, or within 60 s while etcd and kube-apiserver run: on a loaded
+  # machine (lanes side by side) /readyz can be slow for a while, and wiping
+  # the shared cluster then would pull it from under the other lanes' tests.
+  local n
+  for n in $(seq 1 30); do
+    ready && return 0
+    alive etcd && alive kube-apiserver || return 1
+    [ "$n" = 1 ] && log "control plane running but not ready yet: waiting up to 60 s before starting it anew"
+    sleep 2
+  done
+  return 1
+}
+
 pki() {
   local ip=$1 d="${CP}/pki"
   [ -f "${d}/apiserver.crt" ] && grep -qx "$ip" "${d}/ip" 2>/dev/null && return 0
@@ -114,7 +128,7 @@ do_start() {
   kdir=$("$(dirname "$0")/kube-build.sh" | tail -n1)
   ip=$(bind_ip)
   mkdir -p "$CP"; chmod 700 "$CP"
-  if ready && [ "$(cat "${CP}/bind_ip")" = "$ip" ]; then
+  if [ "$(cat "${CP}/bind_ip" 2>/dev/null)" = "$ip" ] && ready_while_alive; then
     log "control plane already running on ${ip}:${API_PORT}"
     echo "$KUBECONFIG_OUT"; return 0
   fi

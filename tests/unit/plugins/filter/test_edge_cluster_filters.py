@@ -12,7 +12,8 @@ def test_filters_are_registered():
     assert set(f.FilterModule().filters()) == {"reset_plan", "active_firewall", "superedge_edge_label",
                                                "non_edge_nodes", "redact", "cloud_host", "join_summary", "survey_or",
                                                "version_select", "version_flags", "systemctl_show",
-                                               "ports_held_by_others", "upgrade_problem", "edge_version_problem"}
+                                               "ports_held_by_others", "upgrade_problem", "edge_version_problem",
+                                               "node_metadata_in_step"}
 
 
 @pytest.mark.parametrize("version,label", [
@@ -153,3 +154,12 @@ def test_edge_version_problem_filter():
     assert f.edge_version_problem(release, "192.0.2.10:10000", "v1.13.1") == ""
     with pytest.raises(AnsibleFilterError, match="must be the release"):
         f.edge_version_problem("v1.13.1", "192.0.2.10", "v1.14.5")
+
+
+def test_node_metadata_in_step_filter():
+    node = {"labels": {"zone": "a"}, "taints": [], "managed_metadata": {"labels": ["zone"], "taints": []}}
+    assert f.node_metadata_in_step([node], {"zone": "a"}, []) is True
+    assert f.node_metadata_in_step([], {"zone": "a"}, []) is False
+    assert f.node_metadata_in_step([node, node], {"zone": "a"}, []) is False
+    with pytest.raises(AnsibleFilterError, match="node_metadata_in_step: taint k has the effect"):
+        f.node_metadata_in_step(node, {}, [{"key": "k", "effect": "Never"}])
