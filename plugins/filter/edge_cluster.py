@@ -11,10 +11,12 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.edge.cluster.plugins.module_utils import cloudcore_release as cr
+from ansible_collections.edge.cluster.plugins.module_utils import diagnose as dg
 from ansible_collections.edge.cluster.plugins.module_utils import edge_host as eh
 from ansible_collections.edge.cluster.plugins.module_utils import firewall as fw
 from ansible_collections.edge.cluster.plugins.module_utils import node_metadata as nm
 from ansible_collections.edge.cluster.plugins.module_utils import ports as pt
+from ansible_collections.edge.cluster.plugins.module_utils import proxy as px
 from ansible_collections.edge.cluster.plugins.module_utils import redact as rd
 from ansible_collections.edge.cluster.plugins.module_utils import reset_plan as rp
 from ansible_collections.edge.cluster.plugins.module_utils import superedge as se
@@ -135,6 +137,34 @@ def node_metadata_in_step(node, labels=None, taints=None):
         raise AnsibleFilterError('node_metadata_in_step: %s' % to_native(exc))
 
 
+def diagnose_findings(result, side, **kwargs):
+    """What looks wrong on a cloud or edge host; see plugins/filter/diagnose_findings.yml."""
+    if side == 'edge':
+        return dg.edge_findings(result, ports=kwargs.get('ports'), node=kwargs.get('node') or None,
+                                release=kwargs.get('release'), cloud_read_error=kwargs.get('cloud_read_error', ''))
+    if side == 'cloud':
+        return dg.cloud_findings(result, unit=kwargs.get('unit'), method=kwargs.get('method', ''))
+    raise AnsibleFilterError("diagnose_findings: side must be 'edge' or 'cloud', got %r" % (side,))
+
+
+def diagnose_ports(probes):
+    """``{port: reachable}`` from wait_for results; see plugins/filter/diagnose_ports.yml."""
+    return dg.port_map(probes)
+
+
+def diagnose_table(findings_by_host):
+    """One line per finding and host; see plugins/filter/diagnose_findings.yml."""
+    return dg.table(findings_by_host or {})
+
+
+def proxy_env(http_proxy, https_proxy='', no_proxy=None, direct=None):
+    """The proxy environment, CloudCore and the cluster always direct; see plugins/filter/proxy_env.yml."""
+    try:
+        return px.environment(http_proxy, https_proxy, no_proxy, [d for d in direct or [] if d])
+    except px.ProxyError as exc:
+        raise AnsibleFilterError('proxy_env: %s' % to_native(exc))
+
+
 def systemctl_show(text, names):
     """Units' states from one ``systemctl show`` call; see plugins/filter/systemctl_show.yml."""
     try:
@@ -170,5 +200,9 @@ class FilterModule(object):
             'upgrade_problem': upgrade_problem,
             'edge_version_problem': edge_version_problem,
             'node_metadata_in_step': node_metadata_in_step,
+            'diagnose_findings': diagnose_findings,
+            'diagnose_table': diagnose_table,
+            'diagnose_ports': diagnose_ports,
+            'proxy_env': proxy_env,
             'ports_held_by_others': ports_held_by_others,
         }

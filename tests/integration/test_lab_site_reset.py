@@ -216,8 +216,8 @@ class ReadyWatch:
 def test_upgrade_cloud_first(lab, api_client):
     """playbooks/upgrade.yml (lab.sh upgrade) from v1.13.1 to v1.14.5: CloudCore first, then the edge
     nodes, which stay Ready throughout with the same Node objects; the token and certificates stay;
-    a re-run changes nothing; an edge-only run before CloudCore, a skipped minor and a downgrade are
-    refused before anything changes."""
+    a re-run changes nothing; an edge-only run before CloudCore, a skipped minor, a dockershim node
+    and a downgrade are refused before anything changes."""
     rc, out = run([str(LAB), "up"])
     assert rc == 0, out[-6000:]
     assert all(ready_nodes(api_client).get(e) for e in EDGES)
@@ -240,25 +240,37 @@ def test_upgrade_cloud_first(lab, api_client):
     assert {h: r[1] for h, r in recap(out).items() if r[1]} == {}, out[-6000:]
     assert set(kubeedge_versions(api_client).values()) == {"v1.13.1"}
 
-    # 3. The upgrade: CloudCore, then every edge node; Ready throughout, same Nodes, same Secrets.
+    # 3. The upgrade: CloudCore, then the edge nodes on containerd (lab-edge-2 runs docker through
+    #    dockershim, see 4); Ready throughout, same Nodes, same Secrets.
+    upgraded = ["lab-edge-1", "lab-edge-3"]
+    limit = ["--limit", ",".join(["lab-cloud"] + upgraded)]
     with ReadyWatch(api_client) as watch:
-        rc, out = run([str(LAB), "upgrade", "v1.14.5"])
+        rc, out = run([str(LAB), "upgrade", "v1.14.5"] + limit)
     assert rc == 0, out[-6000:]
     assert out.index("Upgrade | CloudCore first") < out.index("Upgrade | Edge nodes")
     assert cloudcore_version(api_client) == "v1.14.5"
-    assert kubeedge_versions(api_client) == {e: "v1.14.5" for e in EDGES}
+    assert kubeedge_versions(api_client) == {"lab-edge-1": "v1.14.5", "lab-edge-2": "v1.13.1", "lab-edge-3": "v1.14.5"}
     assert all(ready_nodes(api_client).get(e) for e in EDGES)
     assert node_uids(api_client) == uids
     assert cloud_secrets(api_client) == secrets
     assert len(watch.seen) > 10 and watch.not_ready() == [], watch.not_ready()[:5]
     print("upgrade: %d Ready polls, none NotReady" % len(watch.seen))
 
-    # 4. Again: nothing changes.
-    rc, out = run([str(LAB), "upgrade", "v1.14.5"])
+    #    Again: nothing changes.
+    rc, out = run([str(LAB), "upgrade", "v1.14.5"] + limit)
     assert rc == 0, out[-6000:]
     again = recap(out)
-    assert set(again) >= {"lab-cloud", *EDGES}
+    assert set(again) == {"lab-cloud", *upgraded}
     assert {h: r[1] for h, r in again.items() if r[1]} == {}, out[-6000:]
+
+    # 4. lab-edge-2 joined with docker through dockershim, which v1.14 removed: refused before any
+    #    change (the real v1.14.5 edgecore never came back on it), still Ready on v1.13.1.
+    rc, out = run([str(LAB), "upgrade", "v1.14.5", "--limit", "lab-edge-2"])
+    assert rc != 0, out[-6000:]
+    assert "runs its containers with docker through dockershim" in out, out[-6000:]
+    assert recap(out)["lab-edge-2"][1] == 0, out[-6000:]
+    assert kubeedge_versions(api_client)["lab-edge-2"] == "v1.13.1"
+    assert ready_nodes(api_client).get("lab-edge-2")
 
     # 5. A downgrade: refused on the cloud host, nothing changed.
     rc, out = run(play + ["-e", "lab_kubeedge_version=v1.13.1"])

@@ -13,7 +13,8 @@ def test_filters_are_registered():
                                                "non_edge_nodes", "redact", "cloud_host", "join_summary", "survey_or",
                                                "version_select", "version_flags", "systemctl_show",
                                                "ports_held_by_others", "upgrade_problem", "edge_version_problem",
-                                               "node_metadata_in_step"}
+                                               "node_metadata_in_step", "diagnose_findings", "diagnose_table",
+                                               "diagnose_ports", "proxy_env"}
 
 
 @pytest.mark.parametrize("version,label", [
@@ -163,3 +164,22 @@ def test_node_metadata_in_step_filter():
     assert f.node_metadata_in_step([node, node], {"zone": "a"}, []) is False
     with pytest.raises(AnsibleFilterError, match="node_metadata_in_step: taint k has the effect"):
         f.node_metadata_in_step(node, {}, [{"key": "k", "effect": "Never"}])
+
+
+def test_diagnose_filters():
+    assert f.diagnose_ports([{"item": 10000, "state": "started"}]) == {10000: True}
+    info = {"edgecore": {"config_exists": False}, "units": {}}
+    assert f.diagnose_findings(info, "edge")[0]["level"] == "error"
+    assert f.diagnose_findings({"failed": True, "msg": "x"}, "cloud")[0]["what"].startswith("the cluster could not")
+    assert f.diagnose_table({"h": []})[1].split() == ["h", "ok"]
+    with pytest.raises(AnsibleFilterError, match="side must be 'edge' or 'cloud'"):
+        f.diagnose_findings(info, "middle")
+
+
+def test_proxy_env_filter():
+    env = f.proxy_env("http://proxy:3128", "", "example.org", ["192.0.2.10", "", None])
+    assert env["http_proxy"] == "http://proxy:3128" and "HTTPS_PROXY" not in env
+    assert env["NO_PROXY"] == "example.org,192.0.2.10,localhost,127.0.0.1,::1"
+    assert f.proxy_env("", "") == {}
+    with pytest.raises(AnsibleFilterError, match="proxy_env: http_proxy 'proxy:3128' is not a proxy URL"):
+        f.proxy_env("proxy:3128")
