@@ -1773,16 +1773,30 @@ def stop_cloudcore_pod():
     subprocess.run(["pkill", "-x", "cloudcore"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def cmd_init(args):
-    mnr = minor()
-    table = init_flags()
+def parse_command(name, table, args):
+    """Flags of `keadm <name>` (its table plus the global ones); None after printing the help."""
     table.update(global_flags())
     try:
-        opts, pos, help_req, seen = parse_flags(args, table)
+        opts, dummy_pos, help_req, dummy_seen = parse_flags(args, table)
     except FlagError as exc:
-        fail(str(exc), usage_text("init", table))
+        fail(str(exc), usage_text(name, table))
     if help_req:
-        sys.stdout.write(usage_text("init", table))
+        sys.stdout.write(usage_text(name, table))
+        return None
+    return opts
+
+
+def print_manifests(values, image):
+    """--dry-run: the rendered objects as YAML documents."""
+    import yaml
+    for dummy, obj in chart_objects(values, image):
+        sys.stdout.write("---\n" + yaml.safe_dump(obj, sort_keys=False))
+
+
+def cmd_init(args):
+    mnr = minor()
+    opts = parse_command("init", init_flags(), args)
+    if opts is None:
         return 0
     wrap = "failed to verify k8s component installed, err: " if mnr >= 17 else ""
     try:
@@ -1810,9 +1824,7 @@ def cmd_init(args):
             apply_helm_set(values, item)
         image = chart_image(values, opts)
         if opts["dry-run"]:
-            import yaml
-            for _, o in chart_objects(values, image):
-                sys.stdout.write("---\n" + yaml.safe_dump(o, sort_keys=False))
+            print_manifests(values, image)
             return 0
         from kubernetes.client.rest import ApiException
         core = client.CoreV1Api(api)
@@ -1862,14 +1874,8 @@ def upgrade_cloud_flags():
 def cmd_upgrade_cloud(args):
     """`keadm upgrade cloud` (1.16+): helm upgrade of the existing cloudcore release to --kubeedge-version,
     whose image tags it sets; the Secrets CloudCore made (CA, certificate, token) are not the chart's and stay."""
-    table = upgrade_cloud_flags()
-    table.update(global_flags())
-    try:
-        opts, _, help_req, _ = parse_flags(args, table)
-    except FlagError as exc:
-        fail(str(exc), usage_text("upgrade cloud", table))
-    if help_req:
-        sys.stdout.write(usage_text("upgrade cloud", table))
+    opts = parse_command("upgrade cloud", upgrade_cloud_flags(), args)
+    if opts is None:
         return 0
     try:
         version = opts["kubeedge-version"]
@@ -1889,9 +1895,7 @@ def cmd_upgrade_cloud(args):
             apply_helm_set(values, item)
         image = chart_image(values, opts)
         if opts["dry-run"]:
-            import yaml
-            for _, o in chart_objects(values, image):
-                sys.stdout.write("---\n" + yaml.safe_dump(o, sort_keys=False))
+            print_manifests(values, image)
             return 0
         try:
             previous = (core.read_namespaced_config_map("cloudcore", CLOUD_NS).data or {}).get("cloudcore.yaml", "")

@@ -11,12 +11,8 @@ source "$(dirname "$0")/lib.sh"
 RUN="${EDGE_RUN}/artifacts-server"
 ART="${EDGE_CACHE}/artifacts"
 
-address() {
-  local ip
-  ip=$(ip -4 -o addr show dev docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n1)
-  echo "${ip:-127.0.0.1}"
-}
-alive() { [ -f "${RUN}/pid" ] && kill -0 "$(cat "${RUN}/pid")" 2>/dev/null; }
+address() { docker0_address; }
+alive() { pid_alive "$RUN"; }
 url() { echo "http://$(cat "${RUN}/address"):$(cat "${RUN}/port")"; }
 answers() { curl -fs --max-time 3 -o /dev/null "$(url)/" 2>/dev/null; }
 
@@ -28,7 +24,7 @@ do_start() {
   do_stop quiet
   local ip port
   ip=$(address)
-  port=$(python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$ip")
+  port=$(free_port "$ip")
   echo "$ip" > "${RUN}/address"; echo "$port" > "${RUN}/port"
   # 8>&- 9>&- : the daemon must not inherit the start lock.
   setsid python3 -m http.server --bind "$ip" --directory "$ART" "$port" \
@@ -43,14 +39,7 @@ do_start() {
   die "the artifacts server did not start"
 }
 
-do_stop() {
-  if alive; then
-    kill "$(cat "${RUN}/pid")" 2>/dev/null || true
-    for _ in $(seq 1 20); do alive || break; sleep 0.25; done
-  fi
-  rm -f "${RUN}/pid"
-  [ "${1:-}" = quiet ] || log "artifacts server stopped"
-}
+do_stop() { stop_daemon "$RUN" "artifacts server" "${1:-}"; }
 
 case "${1:-}" in
   start)

@@ -11,6 +11,25 @@ export EDGE_CACHE EDGE_RUN REPO_ROOT
 log() { printf '[testbed %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# Small daemons of the test bed (artifacts server, proxy): on the docker0
+# address, a free port, a pid file in their run directory.
+docker0_address() {
+  local ip
+  ip=$(ip -4 -o addr show dev docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n1)
+  echo "${ip:-127.0.0.1}"
+}
+free_port() { python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$1"; }
+pid_alive() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
+stop_daemon() {
+  # stop_daemon RUN_DIR NAME [quiet]
+  if pid_alive "$1"; then
+    kill "$(cat "$1/pid")" 2>/dev/null || true
+    for _ in $(seq 1 20); do pid_alive "$1" || break; sleep 0.25; done
+  fi
+  rm -f "$1/pid"
+  [ "${3:-}" = quiet ] || log "$2 stopped"
+}
+
 apt_updated=""
 apt_install() {
   # apt_install PKG... : install Debian packages that are missing.

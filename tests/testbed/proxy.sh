@@ -9,12 +9,8 @@ source "$(dirname "$0")/lib.sh"
 
 RUN="${EDGE_RUN}/proxy"
 
-address() {
-  local ip
-  ip=$(ip -4 -o addr show dev docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n1)
-  echo "${ip:-127.0.0.1}"
-}
-alive() { [ -f "${RUN}/pid" ] && kill -0 "$(cat "${RUN}/pid")" 2>/dev/null; }
+address() { docker0_address; }
+alive() { pid_alive "$RUN"; }
 url() { echo "http://$(cat "${RUN}/address"):$(cat "${RUN}/port")"; }
 # tinyproxy answers a request for itself with an error page: any HTTP answer means it listens.
 answers() { curl -s --max-time 3 -o /dev/null -w '%{http_code}' "$(url)/" 2>/dev/null | grep -q '^[1-5]'; }
@@ -30,7 +26,7 @@ do_start() {
   do_stop quiet
   local ip port
   ip=$(address)
-  port=$(python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$ip")
+  port=$(free_port "$ip")
   echo "$ip" > "${RUN}/address"; echo "$port" > "${RUN}/port"
   : > "${RUN}/tinyproxy.log"
   chown nobody:nogroup "${RUN}/tinyproxy.log" 2>/dev/null || chmod 666 "${RUN}/tinyproxy.log"
@@ -58,14 +54,7 @@ CONF
   die "tinyproxy did not start"
 }
 
-do_stop() {
-  if alive; then
-    kill "$(cat "${RUN}/pid")" 2>/dev/null || true
-    for _ in $(seq 1 20); do alive || break; sleep 0.25; done
-  fi
-  rm -f "${RUN}/pid"
-  [ "${1:-}" = quiet ] || log "tinyproxy stopped"
-}
+do_stop() { stop_daemon "$RUN" "tinyproxy" "${1:-}"; }
 
 case "${1:-}" in
   start)
