@@ -8,8 +8,11 @@ ConfigMap's ``cloudcore.yaml`` the advertise addresses. A CloudCore the cloudcor
 service (binary method) leaves no such object, so the role records it in ConfigMap
 ``kubeedge/edge-cluster-cloudcore``:
 
-* ``version.<host>``: the version CloudCore runs on that host (one key per CloudCore host);
-* ``advertise-addresses``: the advertised addresses, comma-separated.
+* ``version.<host>``: the version CloudCore runs on that host;
+* ``addresses.<host>``: the addresses that host advertises, comma-separated.
+
+One pair of keys per CloudCore host (several share a cluster in HA), so that an edge node is compared
+with the CloudCores advertised at the address it joins, and only with those.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,7 +30,7 @@ except ImportError:  # pragma: no cover - python3-kubernetes depends on it
 
 RELEASE_RECORD_NAME = 'edge-cluster-cloudcore'
 VERSION_KEY_PREFIX = 'version.'
-ADDRESSES_KEY = 'advertise-addresses'
+ADDRESSES_KEY_PREFIX = 'addresses.'
 
 
 def _addresses(values):
@@ -50,25 +53,31 @@ def release_from_keadm(version, config_text):
 
 
 def release_from_record(data):
-    """The release the binary method recorded (the ConfigMap's data, None when absent): the oldest
-    version of its hosts, so that no edge node is allowed a version one of the CloudCores lacks."""
+    """The release the binary method recorded (the ConfigMap's data, None when absent): ``hosts`` (host to
+    version), ``host_addresses`` (host to its advertised addresses), and as ``version`` the oldest of them."""
     data = data or {}
-    hosts = dict((key[len(VERSION_KEY_PREFIX):], value) for key, value in data.items()
-                 if key.startswith(VERSION_KEY_PREFIX) and value)
-    valid = []
-    for value in hosts.values():
+    hosts, host_addresses, valid = {}, {}, []
+    for key, value in data.items():
+        if not key.startswith(VERSION_KEY_PREFIX) or not value:
+            continue
+        host = key[len(VERSION_KEY_PREFIX):]
         try:
             valid.append((versions.parse(value), value))
         except ValueError:
             continue
+        hosts[host] = value
+        host_addresses[host] = _addresses((data.get(ADDRESSES_KEY_PREFIX + host) or '').split(','))
     oldest = min(valid)[1] if valid else ''
-    return dict(version=oldest, advertise_addresses=_addresses((data.get(ADDRESSES_KEY) or '').split(',')),
-                source='record' if oldest else '', hosts=hosts)
+    union = []
+    for host in sorted(host_addresses):
+        union.extend(a for a in host_addresses[host] if a not in union)
+    return dict(version=oldest, advertise_addresses=union, source='record' if oldest else '', hosts=hosts,
+                host_addresses=host_addresses)
 
 
 def record_data(host, version, addresses):
     """The ConfigMap data one CloudCore host of the binary method writes (merged with the other hosts')."""
-    return {VERSION_KEY_PREFIX + host: version, ADDRESSES_KEY: ','.join(_addresses(addresses))}
+    return {VERSION_KEY_PREFIX + host: version, ADDRESSES_KEY_PREFIX + host: ','.join(_addresses(addresses))}
 
 
 def _host_of(address):
@@ -86,12 +95,18 @@ def edge_version_problem(release, cloudcore_address, edge_version):
     ``edge_version``, or ``''``. Only a release advertised at that address is compared: a cluster may hold
     another CloudCore's objects (a test bed, a CloudCore being replaced), which say nothing of this one."""
     release = release or {}
-    cloud_version = release.get('version') or ''
-    if not cloud_version or _host_of(cloudcore_address) not in release.get('advertise_addresses', []):
+    address = _host_of(cloudcore_address)
+    if release.get('host_addresses'):
+        # binary method: the CloudCores advertised at this address, the oldest of them
+        joined = [release['hosts'][h] for h, addrs in release['host_addresses'].items()
+                  if address in addrs and h in release.get('hosts', {})]
+        cloud_version = min(joined, key=versions.parse) if joined else ''
+    else:
+        cloud_version = (release.get('version') or '') if address in release.get('advertise_addresses', []) else ''
+    if not cloud_version:
         return ''
     if not versions.newer_than(edge_version, cloud_version):
         return ''
     return ('CloudCore at %s runs KubeEdge %s, older than the %s asked for this edge node: an edge node must not be '
             'newer than its CloudCore. Upgrade CloudCore first (playbooks/upgrade.yml upgrades the cloud hosts before '
-            'the edge nodes), or ask for %s or older.' % (_host_of(cloudcore_address), cloud_version, edge_version,
-                                                          cloud_version))
+            'the edge nodes), or ask for %s or older.' % (address, cloud_version, edge_version, cloud_version))

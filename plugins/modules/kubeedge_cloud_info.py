@@ -325,6 +325,11 @@ release:
       description: The binary method's CloudCore hosts and the version each runs.
       type: dict
       sample: {"cloud-1": "v1.13.1"}
+    host_addresses:
+      description: The binary method's CloudCore hosts and the addresses each advertises.
+      type: dict
+      returned: when RV(release.source=record)
+      sample: {"cloud-1": ["192.0.2.10"]}
 cluster_uid:
   description: The UID of namespace C(kube-system), an identity of the cluster.
   returned: when O(cluster_uid=true)

@@ -24,7 +24,7 @@ def test_the_cloudcore_role_writes_what_the_module_reads():
     assert role_vars["cloudcore_release_record"] == cr.RELEASE_RECORD_NAME
     assert definition["metadata"]["name"] == "{{ cloudcore_release_record }}"
     assert "'%s' ~ inventory_hostname" % cr.VERSION_KEY_PREFIX in definition["data"]
-    assert "'%s'" % cr.ADDRESSES_KEY in definition["data"]
+    assert "'%s' ~ inventory_hostname" % cr.ADDRESSES_KEY_PREFIX in definition["data"]
     assert record["when"] == "cloudcore_method == 'binary'"
 
 

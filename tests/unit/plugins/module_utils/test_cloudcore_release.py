@@ -33,15 +33,34 @@ def test_release_from_keadm_without_a_tag_is_unknown():
 
 def test_release_from_record_takes_the_oldest_host():
     data = cr.record_data("cloud-1", "v1.14.5", ["192.0.2.10", " "])
-    data.update(cr.record_data("cloud-2", "v1.13.1", ["192.0.2.10"]))
+    data.update(cr.record_data("cloud-2", "v1.13.1", ["192.0.2.11", "192.0.2.10"]))
     release = cr.release_from_record(data)
     assert release["version"] == "v1.13.1"
     assert release["hosts"] == {"cloud-1": "v1.14.5", "cloud-2": "v1.13.1"}
-    assert release["advertise_addresses"] == ["192.0.2.10"]
+    assert release["host_addresses"] == {"cloud-1": ["192.0.2.10"], "cloud-2": ["192.0.2.11", "192.0.2.10"]}
+    assert release["advertise_addresses"] == ["192.0.2.10", "192.0.2.11"]
     assert release["source"] == "record"
 
 
-@pytest.mark.parametrize("data", [None, {}, {"advertise-addresses": "192.0.2.10"}, {"version.cloud-1": "garbage"}])
+def test_only_the_cloudcores_at_the_joined_address_count():
+    """A stale or other CloudCore of the cluster (another address) does not hold an edge node back."""
+    data = cr.record_data("lab-cloud", "v1.14.5", ["172.29.213.10"])
+    data.update(cr.record_data("old-test-host", "v1.13.1", ["172.17.0.2"]))
+    release = cr.release_from_record(data)
+    assert cr.edge_version_problem(release, "172.29.213.10:10000", "v1.14.5") == ""
+    assert "runs KubeEdge v1.13.1" in cr.edge_version_problem(release, "172.17.0.2:10000", "v1.14.5")
+    assert cr.edge_version_problem(release, "192.0.2.99", "v1.23.1") == ""
+
+
+def test_ha_pair_at_one_address_is_as_old_as_its_oldest():
+    data = cr.record_data("cloud-1", "v1.14.5", ["192.0.2.100", "192.0.2.10"])
+    data.update(cr.record_data("cloud-2", "v1.13.1", ["192.0.2.100", "192.0.2.11"]))
+    release = cr.release_from_record(data)
+    assert "runs KubeEdge v1.13.1" in cr.edge_version_problem(release, "192.0.2.100:10000", "v1.14.5")
+    assert cr.edge_version_problem(release, "192.0.2.10:10000", "v1.14.5") == ""
+
+
+@pytest.mark.parametrize("data", [None, {}, {"addresses.cloud-1": "192.0.2.10"}, {"version.cloud-1": "garbage"}])
 def test_release_from_record_without_a_version(data):
     release = cr.release_from_record(data)
     assert release["version"] == ""

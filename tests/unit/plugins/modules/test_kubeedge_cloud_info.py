@@ -277,7 +277,7 @@ def test_release_of_a_keadm_cloudcore_comes_from_its_deployment_without_more_rea
 
 def test_release_of_a_binary_cloudcore_comes_from_the_record():
     record = V1ConfigMap(data={"version.cloud-1": "v1.14.5", "version.cloud-2": "v1.13.1",
-                               "advertise-addresses": "192.0.2.10,192.0.2.11"})
+                               "addresses.cloud-1": "192.0.2.10", "addresses.cloud-2": "192.0.2.11"})
     result, calls = run({("ConfigMap", "edge-cluster-cloudcore"): record},
                         params=dict(release=True, cloudcore=False, version=False, server_certificate=False,
                                     token_secret=False))
@@ -289,5 +289,5 @@ def test_release_of_a_binary_cloudcore_comes_from_the_record():
 
 def test_release_unknown_without_deployment_or_record():
     result, _ = run(params=dict(release=True))
-    assert result["release"] == dict(version="", advertise_addresses=[], source="", hosts={})
+    assert result["release"] == dict(version="", advertise_addresses=[], source="", hosts={}, host_addresses={})
     assert "release" not in run()[0]
