@@ -30,8 +30,8 @@ def test_edge_findings_name_each_problem():
     info = edge_info()
     info["units"]["edgecore"].update(active_state="failed", sub_state="failed")
     info["units"]["kubelet"].update(active_state="active")
-    found = whats(dg.edge_findings(info, {10000: False, 10004: True}, dict(NODE, ready=False,
-                                                                          kubeedge_version="v1.14.5"), RELEASE))
+    node = dict(NODE, ready=False, kubeedge_version="v1.14.5")
+    found = whats(dg.edge_findings(info, {10000: False, 10004: True}, node, RELEASE))
     assert "edgecore.service is failed/failed (journalctl -u edgecore: edgecore.log)" in found
     assert "kubelet runs on this host: edgecore cannot run beside it" in found
     assert "CloudCore port 10000 (cloudhub websocket) is not reachable from this host" in found
@@ -89,8 +89,8 @@ def test_unreadable_cluster_is_one_finding():
 
 
 @pytest.mark.parametrize("probes,expected", [
-    ([{"item": 10000, "state": "started", "elapsed": 0}, {"item": 10002, "msg": "Timeout when waiting for x:10002",
-                                                         "elapsed": 3}], {10000: True, 10002: False}),
+    ([{"item": 10000, "state": "started", "elapsed": 0},
+      {"item": 10002, "msg": "Timeout when waiting for x:10002", "elapsed": 3}], {10000: True, 10002: False}),
     ([{"item": 10000, "skipped": True}], {}),
     ([], {}), (None, {}),
 ])

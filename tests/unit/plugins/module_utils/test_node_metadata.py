@@ -18,8 +18,8 @@ def test_fresh_node_gets_labels_taints_and_the_record():
                      [{"key": "dedicated", "value": "pos", "effect": "NoSchedule"}])
     assert result["changed"]
     assert result["patch"]["metadata"]["labels"] == {"zone": "a"}
-    assert json.loads(result["patch"]["metadata"]["annotations"][ANN]) == {"labels": ["zone"],
-                                                                          "taints": ["dedicated:NoSchedule"]}
+    record = json.loads(result["patch"]["metadata"]["annotations"][ANN])
+    assert record == {"labels": ["zone"], "taints": ["dedicated:NoSchedule"]}
     assert result["patch"]["spec"]["taints"] == [{"key": "dedicated", "value": "pos", "effect": "NoSchedule"}]
     assert result["added"] == {"labels": ["zone"], "taints": ["dedicated:NoSchedule"]}
     assert result["before"] == {"labels": {}, "taints": []}
@@ -74,8 +74,8 @@ def test_same_key_other_effect_is_another_taint():
 
 def test_a_removed_value_is_dropped_from_the_taint():
     node = [{"key": "dedicated", "value": "pos", "effect": "NoSchedule"}]
-    result = nm.plan({}, node, owned([], ["dedicated:NoSchedule"]), {}, [{"key": "dedicated", "value": "",
-                                                                            "effect": "NoSchedule"}])
+    wanted = [{"key": "dedicated", "value": "", "effect": "NoSchedule"}]
+    result = nm.plan({}, node, owned([], ["dedicated:NoSchedule"]), {}, wanted)
     assert result["patch"]["spec"]["taints"] == [{"key": "dedicated", "effect": "NoSchedule"}]
 
 

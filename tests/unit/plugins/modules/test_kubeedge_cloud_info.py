@@ -288,6 +288,6 @@ def test_release_of_a_binary_cloudcore_comes_from_the_record():
 
 
 def test_release_unknown_without_deployment_or_record():
-    result, _ = run(params=dict(release=True))
+    result, dummy = run(params=dict(release=True))
     assert result["release"] == dict(version="", advertise_addresses=[], source="", hosts={}, host_addresses={})
     assert "release" not in run()[0]
