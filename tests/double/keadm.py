@@ -1742,9 +1742,10 @@ def chart_image(values, opts):
 
 
 def run_cloudcore_pod(kubeconfig, version):
-    """Start the cloudcore double as the Deployment's hostNetwork pod would run."""
+    """Start the cloudcore double as the Deployment's hostNetwork pod would run: True when started, None
+    when no cloudcore double is installed here (nothing to run), False when its unit did not start."""
     if not os.path.exists(CLOUDCORE_DOUBLE):
-        return False
+        return None
     os.makedirs(CLOUD_STATE, mode=0o700, exist_ok=True)
     argv = [sys.executable, CLOUDCORE_DOUBLE, "--config", os.path.join(CLOUD_STATE, "cloudcore.yaml"),
             "--kubeconfig", kubeconfig, "--state-dir", CLOUD_STATE]
@@ -1752,11 +1753,21 @@ def run_cloudcore_pod(kubeconfig, version):
         subprocess.run(["systemctl", "stop", CLOUD_UNIT], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(["systemctl", "reset-failed", CLOUD_UNIT], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        subprocess.run(["systemd-run", "--unit=" + CLOUD_UNIT, "--description=cloudcore pod (keadm double)",
-                        "--property=Restart=always", "--property=RestartSec=2",
-                        "--setenv=CLOUDCORE_DOUBLE_VERSION=" + version,
-                        "--setenv=CLOUDCORE_DOUBLE_NAMESPACE=" + CLOUD_NS] + argv,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        # A unit file of that name (a test kept the transient unit to start it again) would make
+        # systemd-run refuse the name: the "pod" is the transient unit, nothing else.
+        runtime_unit = "/run/systemd/system/%s.service" % CLOUD_UNIT
+        if os.path.exists(runtime_unit):
+            os.remove(runtime_unit)
+            subprocess.run(["systemctl", "daemon-reload"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = subprocess.run(["systemd-run", "--unit=" + CLOUD_UNIT, "--description=cloudcore pod (keadm double)",
+                                  "--property=Restart=always", "--property=RestartSec=2",
+                                  "--setenv=CLOUDCORE_DOUBLE_VERSION=" + version,
+                                  "--setenv=CLOUDCORE_DOUBLE_NAMESPACE=" + CLOUD_NS] + argv,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+        if started.returncode != 0:
+            # the real pod would start: say loudly that the double could not stand in for it
+            sys.stderr.write("keadm double: the cloudcore pod unit did not start: %s\n" % started.stderr.strip())
+            return False
     else:
         env = dict(os.environ, CLOUDCORE_DOUBLE_VERSION=version, CLOUDCORE_DOUBLE_NAMESPACE=CLOUD_NS)
         with open(os.path.join(CLOUD_STATE, "cloudcore.log"), "ab") as logf:
@@ -1847,7 +1858,8 @@ def cmd_init(args):
         revision = deploy_release(api, client, values, version, image, revisions)
     except KeadmError as exc:
         fail(str(exc))
-    run_cloudcore_pod(opts["kube-config"], values["cloudCore"]["image"]["tag"])
+    if run_cloudcore_pod(opts["kube-config"], values["cloudCore"]["image"]["tag"]) is False:
+        return 1
     print_chart_details(revision)
     return 0
 
@@ -1904,7 +1916,8 @@ def cmd_upgrade_cloud(args):
         revision = deploy_release(api, client, values, version, image, revisions)
     except KeadmError as exc:
         fail(str(exc))
-    run_cloudcore_pod(opts["kube-config"], values["cloudCore"]["image"]["tag"])
+    if run_cloudcore_pod(opts["kube-config"], values["cloudCore"]["image"]["tag"]) is False:
+        return 1
     print_chart_details(revision)
     print("This is cloudcore configuration of the previous version.")
     print("If you want to revert configuration items, please manually modify the configmap 'cloudcore' ")

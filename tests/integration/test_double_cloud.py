@@ -191,9 +191,18 @@ def test_init_installs_the_chart_objects_and_runs_cloudcore(cloud, api_client, t
     assert again.returncode == 1
     assert again.stderr.startswith("Error: CloudCore is already running on this node, please run reset to clean up "
                                    "first\n")
-    # --force skips that check, then Helm refuses the existing release
-    forced = dexec(cloud, "keadm init --force --kube-config=/root/.kube/config", ns=test_ns)
-    assert forced.returncode == 1 and "cannot re-use a name that is still in use" in forced.stderr
+    # --force skips that check; up to 1.16 init then upgrades the existing release, as the real v1.14.5
+    # did over a v1.13.1 one (REVISION 2); the token stays
+    forced = dexec(cloud, "keadm init --force --advertise-address=%s --profile version=v1.13.1 "
+                          "--kube-config=/root/.kube/config --set cloudCore.service.type=ClusterIP" % cloud.ip,
+                   ns=test_ns)
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.splitlines()[-1] == "REVISION: 2"
+    releases = {s.metadata.name: s.metadata.labels["status"]
+                for s in core.list_namespaced_secret(test_ns, label_selector="owner=helm").items}
+    assert releases == {"sh.helm.release.v1.cloudcore.v1": "superseded", "sh.helm.release.v1.cloudcore.v2": "deployed"}
+    assert core.read_namespaced_secret("tokensecret", test_ns).data["tokendata"] == secret.data["tokendata"]
+    assert wait_port(cloud.ip, 10000)
 
     # keadm reset (v1.13: no `cloud` subcommand) deletes the namespace and stops CloudCore
     reset = dexec(cloud, "keadm reset --force --kube-config=/root/.kube/config", ns=test_ns)
@@ -219,6 +228,17 @@ def test_v117_init_image_repository_and_reset_cloud(cloud, api_client, test_ns):
     assert r.returncode == 0, r.stderr
     dep = apps.read_namespaced_deployment("cloudcore", test_ns)
     assert dep.spec.template.spec.containers[0].image == "registry.example:5000/kubeedge/cloudcore:v1.17.5"
+    assert wait_port(cloud.ip, 10000)
+    # from 1.17 init refuses an existing release, as the real v1.17.5 does; `upgrade cloud` upgrades it
+    again = dexec(cloud, "keadm117 init --force --kube-config=/root/.kube/config", ns=test_ns)
+    assert again.returncode == 1
+    assert "the cloudcore release already exists, and you can upgrade the cloudcore using the `keadm upgrade`" \
+        in again.stderr
+    up = dexec(cloud, "keadm117 upgrade cloud --kubeedge-version=v1.17.5 --advertise-address=%s "
+                      "--kube-config=/root/.kube/config --image-repository=registry.example:5000/kubeedge "
+                      "--set cloudCore.service.enable=false" % cloud.ip, ns=test_ns)
+    assert up.returncode == 0, up.stderr
+    assert "REVISION: 2" in up.stdout and "This is cloudcore configuration of the previous version." in up.stdout
     assert wait_port(cloud.ip, 10000)
     reset = dexec(cloud, "keadm117 reset cloud --force --kube-config=/root/.kube/config", ns=test_ns)
     assert reset.returncode == 0, reset.stderr
