@@ -74,6 +74,7 @@ def test_join_through_a_real_proxy(rel, edge_lab, edge_hosts, api_client, tmp_pa
     assert "GET %s HTTP" % archive in seen, seen[-3000:]
     assert rel.node_ready(client.CoreV1Api(api_client), name)
     dropin = host.sh("cat %s" % DROPIN).stdout
+    assert host.sh("stat -c %%a %s" % DROPIN).stdout.strip() == "600"  # a proxy URL may hold a password
     assert 'Environment="HTTP_PROXY=%s"' % proxy in dropin, dropin
     no_proxy = [l for l in dropin.splitlines() if l.startswith('Environment="NO_PROXY=')][0]
     assert no_proxy == 'Environment="NO_PROXY=10.96.0.0/12,%s,localhost,127.0.0.1,::1"' % edge_lab.cloud_address
