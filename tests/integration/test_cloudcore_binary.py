@@ -280,11 +280,21 @@ def test_reset_uninstalls_the_binary_cloudcore_its_crds_and_a_namespace(run_play
     ext.patch_custom_resource_definition(foreign, {"metadata": {"labels": {"app.kubernetes.io/managed-by": None}}})
     ns = "t-reset-cloud-%s" % os.urandom(3).hex()
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    # the version record of two binary CloudCores: this host's keys go, the other host's stay
+    record = {"version.%s" % host.name: "v1.13.1", "addresses.%s" % host.name: "192.0.2.76",
+              "version.other-cloud": "v1.13.1", "addresses.other-cloud": "192.0.2.77"}
+    core.create_namespaced_config_map(ns, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="edge-cluster-cloudcore"), data=record))
     extra = dict(reset_cloud_confirm=False, reset_cloudcore_uninstall=True, reset_cloudcore_method="binary",
                  reset_delete_namespace=True, reset_cloudcore_namespace=ns, reset_kubeconfig="/root/.kube/config")
     playbook = Path(__file__).parent / "playbooks" / "reset_cloud_host.yml"
     env = {"ANSIBLE_TRANSPORT": "community.docker.docker"}
     try:
+        keep_ns = dict(extra, reset_delete_namespace=False)
+        first = run_playbook(playbook, inventory="%s," % host.name, extra_vars=keep_ns, env=env)
+        assert first.rc == 0, failures(first)
+        left_record = core.read_namespaced_config_map("edge-cluster-cloudcore", ns).data
+        assert left_record == {"version.other-cloud": "v1.13.1", "addresses.other-cloud": "192.0.2.77"}
         res = run_playbook(playbook, inventory="%s," % host.name, extra_vars=extra, env=env)
         assert res.rc == 0, failures(res)
         assert host.sh("systemctl is-active cloudcore", check=False).stdout.strip() != "active"

@@ -28,7 +28,10 @@ def test_the_cloudcore_role_writes_what_the_module_reads():
     assert record["when"] == "cloudcore_method == 'binary'"
 
 
-def test_the_reset_role_deletes_that_configmap():
-    delete = task("reset/tasks/cloudcore_binary.yml", "CloudCore binary | Delete the version record ConfigMap")
-    assert delete["kubernetes.core.k8s"]["name"] == cr.RELEASE_RECORD_NAME
-    assert delete["kubernetes.core.k8s"]["state"] == "absent"
+def test_the_reset_role_removes_this_hosts_keys_of_that_configmap():
+    read = task("reset/tasks/cloudcore_binary.yml", "CloudCore binary | Read the version record")
+    assert read["kubernetes.core.k8s_info"]["name"] == cr.RELEASE_RECORD_NAME
+    remove = task("reset/tasks/cloudcore_binary.yml", "CloudCore binary | Remove this host from the version record")
+    assert remove["kubernetes.core.k8s"]["definition"]["metadata"]["name"] == cr.RELEASE_RECORD_NAME
+    assert remove["vars"]["reset_cloudcore_record_own"] == [cr.VERSION_KEY_PREFIX + "{{ inventory_hostname }}",
+                                                            cr.ADDRESSES_KEY_PREFIX + "{{ inventory_hostname }}"]
